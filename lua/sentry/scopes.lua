@@ -1,0 +1,178 @@
+--- Sentry's API scopes: their names, descriptions and hierarchy.
+--
+-- A token's scopes decide which endpoints it may call. Sentry expands a
+-- granted scope into the scopes it implies (`org:admin` also grants
+-- `org:read`, `org:write` and `org:integrations`), and an endpoint accepts a
+-- request when the expanded set holds ANY ONE of the endpoint's scopes.
+-- @module sentry.scopes
+
+local scopes = {}
+
+-- Descriptions are Sentry's own wording (SENTRY_SCOPE_SETS in its server
+-- settings); `org:ci` has none there, so it gets ours.
+local DESCRIPTIONS = {
+  ["org:read"] = "Read access to organization details.",
+  ["org:write"] = "Read and write access to organization details.",
+  ["org:admin"] = "Read, write, and admin access to organization details.",
+  ["org:integrations"] = "Read, write, and admin access to organization integrations.",
+  ["org:ci"] = "CI access for organization auth tokens: create releases and upload "
+    .. "source maps and debug files.",
+  ["member:invite"] = "Member invite access to organization members.",
+  ["member:read"] = "Read access to organization members.",
+  ["member:write"] = "Read and write access to organization members.",
+  ["member:admin"] = "Read, write, and admin access to organization members.",
+  ["team:read"] = "Read access to teams.",
+  ["team:write"] = "Read and write access to teams.",
+  ["team:admin"] = "Read, write, and admin access to teams.",
+  ["project:read"] = "Read access to projects.",
+  ["project:write"] = "Read and write access to projects.",
+  ["project:admin"] = "Read, write, and admin access to projects.",
+  ["project:releases"] = "Read, write, and admin access to project releases.",
+  ["project:distribution"] = "Access to app distribution and preprod artifacts.",
+  ["event:read"] = "Read access to events.",
+  ["event:write"] = "Read and write access to events.",
+  ["event:admin"] = "Read, write, and admin access to events.",
+  ["alerts:read"] = "Read alerts",
+  ["alerts:write"] = "Read and write alerts",
+  ["openid"] = "Confirms authentication status and provides basic information.",
+  ["profile"] = "Read personal information like name, avatar, date of joining etc. "
+    .. "Requires openid scope.",
+  ["email"] = "Read email address and verification status. Requires openid scope.",
+}
+
+-- What each scope grants, itself included (Sentry's
+-- SENTRY_SCOPE_HIERARCHY_MAPPING). Scopes not listed grant only themselves.
+local GRANTS = {
+  ["org:write"] = { "org:read", "org:write" },
+  ["org:admin"] = { "org:read", "org:write", "org:admin", "org:integrations" },
+  ["member:invite"] = { "member:read", "member:invite" },
+  ["member:write"] = { "member:read", "member:invite", "member:write" },
+  ["member:admin"] = { "member:read", "member:invite", "member:write", "member:admin" },
+  ["team:write"] = { "team:read", "team:write" },
+  ["team:admin"] = { "team:read", "team:write", "team:admin" },
+  ["project:write"] = { "project:read", "project:write" },
+  ["project:admin"] = { "project:read", "project:write", "project:admin" },
+  ["event:write"] = { "event:read", "event:write" },
+  ["event:admin"] = { "event:read", "event:write", "event:admin" },
+  ["alerts:write"] = { "alerts:read", "alerts:write" },
+}
+
+local function sorted_keys(map)
+  local keys = {}
+  for key in pairs(map) do
+    keys[#keys + 1] = key
+  end
+  table.sort(keys)
+  return keys
+end
+
+--- Every scope Sentry knows, sorted by name.
+scopes.ALL = sorted_keys(DESCRIPTIONS)
+
+--- Description of each scope, keyed by scope name.
+scopes.DESCRIPTIONS = DESCRIPTIONS
+
+local function check_list(value, position, function_name)
+  if type(value) ~= "table" then
+    error(("bad argument #%d to '%s' (table expected, got %s)")
+      :format(position, function_name, type(value)), 3)
+  end
+end
+
+-- The names in `list` that are not scopes, sorted and without duplicates.
+local function unknown_names(list)
+  local unknown = {}
+  for _, name in ipairs(list) do
+    if DESCRIPTIONS[name] == nil then
+      unknown[tostring(name)] = true
+    end
+  end
+  return sorted_keys(unknown)
+end
+
+local function unknown_error(unknown)
+  local noun = #unknown == 1 and "unknown scope: " or "unknown scopes: "
+  return noun .. table.concat(unknown, ", ")
+end
+
+--- Tell whether a name is one of Sentry's scopes.
+-- @param scope any value; non-strings are never scopes
+-- @return true or false
+function scopes.is_known(scope)
+  return type(scope) == "string" and DESCRIPTIONS[scope] ~= nil
+end
+
+--- Describe a scope in Sentry's words.
+-- @param scope string, e.g. "org:read"
+-- @return the description, or nil and an error message for an unknown scope
+function scopes.describe(scope)
+  if type(scope) ~= "string" then
+    error(("bad argument #1 to 'describe' (string expected, got %s)"):format(type(scope)), 2)
+  end
+  local description = DESCRIPTIONS[scope]
+  if description == nil then
+    return nil, unknown_error({ scope })
+  end
+  return description
+end
+
+--- Expand scopes by Sentry's hierarchy into every scope they grant.
+-- @param list array of scope names, e.g. { "org:admin" }
+-- @return sorted array without duplicates, e.g. { "org:admin",
+--   "org:integrations", "org:read", "org:write" }; or nil and an error
+--   message naming every unknown scope in `list`
+function scopes.expand(list)
+  check_list(list, 1, "expand")
+  local unknown = unknown_names(list)
+  if #unknown > 0 then
+    return nil, unknown_error(unknown)
+  end
+  local granted = {}
+  for _, name in ipairs(list) do
+    for _, implied in ipairs(GRANTS[name] or { name }) do
+      granted[implied] = true
+    end
+  end
+  return sorted_keys(granted)
+end
+
+--- Tell whether granted scopes allow a call that needs any one of `any_of`.
+-- `granted` is expanded by the hierarchy first, so { "org:admin" } satisfies
+-- { "org:read" }. An empty `any_of` needs nothing and is always satisfied.
+-- Unknown scope names are an error, never a silent match or a silent miss:
+-- a caller holding scopes from a newer Sentry should filter them through
+-- `is_known` first.
+-- @param granted array of scope names the token holds
+-- @param any_of array of scope names of which one suffices
+-- @return true; or false and the sorted list of missing candidates (the
+--   token needs one of them); or nil and an error message when either list
+--   names an unknown scope
+function scopes.satisfies(granted, any_of)
+  check_list(granted, 1, "satisfies")
+  check_list(any_of, 2, "satisfies")
+  local both = {}
+  for _, name in ipairs(granted) do both[#both + 1] = name end
+  for _, name in ipairs(any_of) do both[#both + 1] = name end
+  local unknown = unknown_names(both)
+  if #unknown > 0 then
+    return nil, unknown_error(unknown)
+  end
+  local expanded = scopes.expand(granted)
+  if #any_of == 0 then
+    return true
+  end
+  local have = {}
+  for _, name in ipairs(expanded) do
+    have[name] = true
+  end
+  local missing = {}
+  for _, candidate in ipairs(any_of) do
+    if have[candidate] then
+      return true
+    end
+    missing[candidate] = true
+  end
+  return false, sorted_keys(missing)
+end
+
+return scopes
