@@ -1,0 +1,67 @@
+# sentry-lua. `make` builds the C core in place (lua/sentry/core.so) for $(LUA).
+LUA ?= lua5.4
+LUAS ?= lua5.1 lua5.3 lua5.4 luajit
+CC ?= cc
+
+# pkg-config names Debian uses for each interpreter's headers
+PKG_lua5.1 = lua5.1
+PKG_lua5.3 = lua5.3
+PKG_lua5.4 = lua5.4
+PKG_luajit = luajit
+LUA_PKG = $(PKG_$(LUA))
+LUA_CFLAGS ?= $(shell pkg-config --cflags $(LUA_PKG))
+CURL_CFLAGS ?= $(shell pkg-config --cflags libcurl)
+CURL_LIBS ?= $(shell pkg-config --libs libcurl)
+
+WARNINGS = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c99 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS)
+# Never link liblua: the host interpreter provides the Lua API.
+LDFLAGS_SHARED = -shared
+
+SOURCES = $(wildcard src/*.c)
+HEADERS = $(wildcard src/*.h)
+BUILD = build/$(LUA)
+CORE = $(BUILD)/sentry/core.so
+
+.PHONY: all build test test-all demo deps lint clean valgrind asan endpoints docs bench fuzz
+
+all: lua/sentry/core.so
+
+build: $(CORE)
+
+$(CORE): $(SOURCES) $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SHARED) -o $@ $(SOURCES) $(CURL_LIBS)
+
+lua/sentry/core.so: $(CORE)
+	cp $(CORE) $@
+
+# Debian packages for building, testing and the demo.
+deps:
+	tools/install-deps
+
+test: $(CORE)
+	tools/run-tests $(LUA)
+
+test-all:
+	tools/run-tests $(LUAS)
+
+demo: all
+	tools/demo
+
+lint:
+	luacheck lua spec tools examples bench
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c99 \
+	  --suppress=missingIncludeSystem $(LUA_CFLAGS) src
+
+endpoints:
+	$(LUA) tools/gen_endpoints.lua tools/endpoints.tsv > lua/sentry/endpoints.lua.new
+	mv lua/sentry/endpoints.lua.new lua/sentry/endpoints.lua
+
+valgrind: $(CORE)
+	SENTRY_TEST_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=tools/valgrind.supp" \
+	  tools/run-tests $(LUA)
+
+clean:
+	rm -rf build lua/sentry/core.so doc

@@ -1,0 +1,197 @@
+/* sentry.core: the module table. Transfers live in client.c, the rate-limit
+ * and retry policy in ratelimit.c; this file binds them to Lua. */
+#define _POSIX_C_SOURCE 200809L
+#include "client.h"
+#include "compat.h"
+#include "ratelimit.h"
+#include "timeutil.h"
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <limits.h>
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+static int core_now(lua_State *L) {
+  lua_pushnumber(L, sentry_wall_clock());
+  return 1;
+}
+
+static int core_monotonic(lua_State *L) {
+  lua_pushnumber(L, sentry_monotonic_clock());
+  return 1;
+}
+
+static int core_sleep(lua_State *L) {
+  sentry_sleep(luaL_checknumber(L, 1));
+  return 0;
+}
+
+static int core_getcwd(lua_State *L) {
+  char path[PATH_MAX];
+  if (getcwd(path, sizeof path) == NULL) {
+    lua_pushnil(L);
+    lua_pushstring(L, "cannot read the current directory");
+    return 2;
+  }
+  lua_pushstring(L, path);
+  return 1;
+}
+
+/* Permission bits of a file, or nil when it cannot be read. */
+static int core_stat_mode(lua_State *L) {
+  struct stat st;
+  if (stat(luaL_checkstring(L, 1), &st) != 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+  return 1;
+}
+
+/* xorshift64*: jitter needs spread, not secrecy. */
+static double random01(void) {
+  static uint64_t state = 0;
+  if (state == 0) state = (uint64_t)(sentry_monotonic_clock() * 1e9) ^ ((uint64_t)getpid() << 32) ^ 1;
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return (double)((state * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static double field_number(lua_State *L, int table, const char *name, double fallback) {
+  double value = fallback;
+  lua_getfield(L, table, name);
+  if (lua_type(L, -1) == LUA_TNUMBER) value = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return value;
+}
+
+static void read_count(lua_State *L, int table, const char *name, unsigned bit, double *out,
+                       sentry_rate_limit *rl) {
+  lua_getfield(L, table, name);
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    *out = lua_tonumber(L, -1);
+    rl->present |= bit;
+  }
+  lua_pop(L, 1);
+}
+
+/* Reads what perform() returned (or an endpoint's remembered response) back into C. */
+static double read_response(lua_State *L, int res, sentry_rate_limit *rl, int *status) {
+  memset(rl, 0, sizeof *rl);
+  *status = 0;
+  if (lua_type(L, res) != LUA_TTABLE) return 0;
+  *status = (int)field_number(L, res, "status", 0);
+  lua_getfield(L, res, "rate_limit");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    int t = lua_gettop(L);
+    read_count(L, t, "limit", SENTRY_RL_LIMIT, &rl->limit, rl);
+    read_count(L, t, "remaining", SENTRY_RL_REMAINING, &rl->remaining, rl);
+    read_count(L, t, "reset", SENTRY_RL_RESET, &rl->reset, rl);
+    read_count(L, t, "concurrent_limit", SENTRY_RL_CONCURRENT_LIMIT, &rl->concurrent_limit, rl);
+    read_count(L, t, "concurrent_remaining", SENTRY_RL_CONCURRENT_REMAINING,
+               &rl->concurrent_remaining, rl);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, res, "retry_after");
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    rl->has_retry_after = 1;
+    rl->retry_after = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, res, "date");
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    rl->has_date = 1;
+    rl->date = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  return field_number(L, res, "received_at", sentry_wall_clock());
+}
+
+static sentry_transport_outcome transport_outcome(const char *code) {
+  if (code == NULL) return SENTRY_TRANSPORT_OK;
+  if (strcmp(code, "connect") == 0) return SENTRY_TRANSPORT_CONNECT;
+  if (strcmp(code, "timeout") == 0) return SENTRY_TRANSPORT_TIMEOUT;
+  if (strcmp(code, "network") == 0) return SENTRY_TRANSPORT_FAILED;
+  return SENTRY_TRANSPORT_FATAL;
+}
+
+/* core.retry_decide(policy, attempts, idempotent, res, transport_code)
+ *   -> action ("done" | "retry" | "exhausted" | "too_long"), wait, reason */
+static int core_retry_decide(lua_State *L) {
+  static const char *const actions[] = {"done", "retry", "exhausted", "too_long"};
+  sentry_retry_policy policy;
+  sentry_rate_limit rl;
+  sentry_retry_decision d;
+  int status, attempts;
+  double received_at;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  attempts = (int)luaL_checkinteger(L, 2);
+  policy.max_retries = (int)field_number(L, 1, "max_retries", 3);
+  policy.max_retry_wait = field_number(L, 1, "max_retry_wait", 60);
+  policy.backoff_base = field_number(L, 1, "backoff_base", 1);
+  policy.backoff_factor = field_number(L, 1, "backoff_factor", 2);
+  policy.backoff_cap = field_number(L, 1, "backoff_cap", 30);
+  policy.reset_margin = field_number(L, 1, "reset_margin", 0.1);
+  lua_getfield(L, 1, "retry_unsafe");
+  policy.retry_unsafe = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  received_at = read_response(L, 4, &rl, &status);
+  d = sentry_retry_decide(&policy, attempts, lua_toboolean(L, 3), status,
+                          transport_outcome(luaL_optstring(L, 5, NULL)), &rl, received_at,
+                          sentry_wall_clock(), random01());
+  lua_pushstring(L, actions[d.action]);
+  lua_pushnumber(L, d.wait);
+  if (d.reason) {
+    lua_pushstring(L, d.reason);
+  } else {
+    lua_pushnil(L);
+  }
+  return 3;
+}
+
+/* core.proactive_wait(last_response, margin) -> seconds to wait before the next request */
+static int core_proactive_wait(lua_State *L) {
+  sentry_rate_limit rl;
+  int status;
+  double received_at = read_response(L, 1, &rl, &status);
+  lua_pushnumber(L, sentry_proactive_wait(&rl, received_at, sentry_wall_clock(),
+                                          luaL_optnumber(L, 2, 0.1)));
+  return 1;
+}
+
+static const luaL_Reg core_functions[] = {
+    {"now", core_now},
+    {"monotonic", core_monotonic},
+    {"sleep", core_sleep},
+    {"getcwd", core_getcwd},
+    {"stat_mode", core_stat_mode},
+    {"retry_decide", core_retry_decide},
+    {"proactive_wait", core_proactive_wait},
+    {NULL, NULL}};
+
+/* The one exported symbol (everything else is hidden by -fvisibility=hidden). */
+__attribute__((visibility("default"))) int luaopen_sentry_core(lua_State *L);
+
+int luaopen_sentry_core(lua_State *L) {
+  /* Not thread-safe; safe here because a Lua state loads modules one at a time. */
+  static int curl_ready = 0;
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      return luaL_error(L, "libcurl failed to initialise");
+    }
+    curl_ready = 1;
+  }
+  luaL_newlib(L, core_functions);
+  sentry_client_open(L);
+  lua_setfield(L, -2, "new_handle");
+  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  lua_setfield(L, -2, "curl_version");
+  return 1;
+}
