@@ -1,0 +1,154 @@
+--- Error objects: every run-time failure is returned as `nil, err`.
+-- `err` is a table with `kind`, `status`, `detail`, `code`, `body`, `method`,
+-- `url`, `retry_after`, `rate_limit`, `attempts` (absent fields are nil) and a
+-- `__tostring` that renders one readable line.
+-- @module sentry.errors
+local errors = {}
+
+--- The metatable shared by every error object.
+local Error = {}
+Error.__index = Error
+
+--- Error kinds by HTTP status; any other status >= 400 is "http".
+local KIND_BY_STATUS = {
+  [401] = "unauthorized",
+  [403] = "forbidden",
+  [404] = "not_found",
+  [429] = "rate_limited",
+}
+
+--- Words shown after the status in messages.
+local STATUS_WORDS = {
+  [302] = "found", [400] = "bad request", [401] = "unauthorized", [403] = "forbidden",
+  [404] = "not found", [409] = "conflict", [410] = "gone", [413] = "payload too large",
+  [429] = "too many requests", [500] = "internal server error", [502] = "bad gateway",
+  [503] = "service unavailable", [504] = "gateway timeout",
+}
+
+local MAX_DETAIL = 300
+
+local function render_scopes(list)
+  return table.concat(list, ", ")
+end
+
+function Error:__tostring()
+  local parts = { "sentry: " }
+  if self.status then
+    parts[#parts + 1] = tostring(self.status) .. " " .. (STATUS_WORDS[self.status] or self.kind)
+  else
+    parts[#parts + 1] = self.kind
+  end
+  if self.detail and self.detail ~= "" then
+    parts[#parts + 1] = ": " .. self.detail
+  end
+  if self.code and self.status then
+    parts[#parts + 1] = " [" .. self.code .. "]"
+  end
+  if self.required_scopes and #self.required_scopes > 0 then
+    parts[#parts + 1] = "; needs one of: " .. render_scopes(self.required_scopes)
+    if self.token_scopes then
+      local granted = #self.token_scopes > 0 and render_scopes(self.token_scopes) or "none"
+      parts[#parts + 1] = "; token has: " .. granted
+    end
+  end
+  if self.retry_after then
+    parts[#parts + 1] = string.format("; retry after %.1f s", self.retry_after)
+  end
+  if self.location then
+    parts[#parts + 1] = "; moved to " .. self.location
+  end
+  if self.method and self.url then
+    parts[#parts + 1] = " (" .. self.method .. " " .. self.url .. ")"
+  end
+  return table.concat(parts)
+end
+
+--- Makes an error object.
+-- @tparam table fields at least `kind`
+-- @treturn table the error
+function errors.new(fields)
+  return setmetatable(fields, Error)
+end
+
+--- Shorthand for a bad argument or configuration found at run time.
+-- @tparam string detail what was wrong and how to fix it
+-- @treturn table the error (kind "invalid")
+function errors.invalid(detail)
+  return errors.new { kind = "invalid", detail = detail }
+end
+
+--- Is this value one of our error objects?
+-- @param value anything
+-- @treturn boolean
+function errors.is(value)
+  return getmetatable(value) == Error
+end
+
+--- The error kind for an HTTP status.
+-- @tparam number status
+-- @treturn string
+function errors.kind_for_status(status)
+  return KIND_BY_STATUS[status] or "http"
+end
+
+local function squeeze(text)
+  text = text:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+  if #text > MAX_DETAIL then text = text:sub(1, MAX_DETAIL - 3) .. "..." end
+  return text
+end
+
+local function text_detail(raw)
+  local title = raw:match("<[Tt][Ii][Tt][Ll][Ee][^>]*>(.-)</[Tt][Ii][Tt][Ll][Ee]>")
+  if title and title:find("%S") then return squeeze(title) end
+  local stripped = raw:gsub("<[Ss][Cc][Rr][Ii][Pp][Tt].-</[Ss][Cc][Rr][Ii][Pp][Tt]>", " ")
+    :gsub("<[Ss][Tt][Yy][Ll][Ee].-</[Ss][Tt][Yy][Ll][Ee]>", " ")
+    :gsub("<[^>]*>", " ")
+  stripped = squeeze(stripped)
+  if stripped ~= "" then return stripped end
+  return nil
+end
+
+local function field_errors(body)
+  local keys = {}
+  for key, value in pairs(body) do
+    if type(key) == "string" and type(value) == "table" and type(value[1]) == "string" then
+      keys[#keys + 1] = key
+    end
+  end
+  if #keys == 0 then return nil end
+  table.sort(keys)
+  local parts = {}
+  for i, key in ipairs(keys) do
+    parts[i] = key .. ": " .. table.concat(body[key], " ")
+  end
+  return squeeze(table.concat(parts, "; "))
+end
+
+--- Extracts a human message (and a machine code) from any error body shape
+-- Sentry sends: `{"detail": "..."}`, `{"detail": {"code", "message"}}`, field
+-- errors, `{"message": "..."}`, a bare JSON string, or text/HTML.
+-- @param body the decoded JSON body, or nil
+-- @tparam string raw the raw body
+-- @treturn ?string detail
+-- @treturn ?string code
+function errors.extract_detail(body, raw)
+  if type(body) == "string" then return squeeze(body), nil end
+  if type(body) == "table" then
+    local detail, code = body.detail, nil
+    if type(detail) == "table" then
+      code = type(detail.code) == "string" and detail.code or nil
+      detail = detail.message
+    end
+    if type(detail) ~= "string" then
+      detail = type(body.message) == "string" and body.message or field_errors(body)
+    end
+    if type(body.errorId) == "string" then
+      detail = (detail or "error") .. " (error id " .. body.errorId .. ")"
+    end
+    if detail then return squeeze(detail), code end
+  end
+  if type(raw) == "string" and raw ~= "" then return text_detail(raw), nil end
+  return nil, nil
+end
+
+return errors

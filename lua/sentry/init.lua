@@ -1,0 +1,165 @@
+--- sentry-lua: a client for the Sentry REST API.
+--
+--     local sentry = require "sentry"
+--     local client = assert(sentry.new { org = "acme" })  -- token from SENTRY_AUTH_TOKEN
+--     local res = assert(client:get("/organizations/{org}/projects/"))
+--
+-- @module sentry
+local Client = require "sentry.client"
+local config = require "sentry.config"
+local core = require "sentry.core"
+local errors = require "sentry.errors"
+local json = require "sentry.json"
+local token = require "sentry.token"
+local url = require "sentry.url"
+
+local sentry = {
+  VERSION = "0.1.0",
+  null = json.null,
+  errors = errors,
+  token = token,
+  url = url,
+  config = config,
+}
+
+-- Loaded on first use: most scripts never need them.
+local LAZY = { scopes = "sentry.scopes", endpoints = "sentry.endpoints", dsn = "sentry.dsn" }
+setmetatable(sentry, {
+  __index = function(module, name)
+    local path = LAZY[name]
+    if not path then return nil end
+    local loaded = require(path)
+    rawset(module, name, loaded)
+    return loaded
+  end,
+})
+
+--- Options and the Lua types they accept; anything else raises.
+local OPTION_TYPES = {
+  token = "string", base_url = "string", region = "string", org = "string", project = "string",
+  timeout = "number", connect_timeout = "number", max_retries = "number", max_retry_wait = "number",
+  backoff_base = "number", backoff_factor = "number", backoff_cap = "number",
+  retry_unsafe = "boolean", sleep = "function", user_agent = "string", ca_file = "string",
+  proxy = "string", insecure = "boolean", allow_http = "boolean", check_scopes = "boolean",
+  hooks = "table", log = "function", max_body_bytes = "number", config = "boolean",
+  env = "function", home = "string", cwd = "string",
+}
+
+local function check_option_types(opts)
+  for name, value in pairs(opts) do
+    local expected = OPTION_TYPES[name]
+    if not expected then
+      error(string.format("sentry.new: unknown option '%s'", tostring(name)), 3)
+    end
+    if type(value) ~= expected then
+      error(string.format("sentry.new: option '%s' must be a %s, got %s", name, expected, type(value)), 3)
+    end
+  end
+  for _, hook in ipairs { "on_request", "on_response", "on_retry" } do
+    if opts.hooks and opts.hooks[hook] ~= nil and type(opts.hooks[hook]) ~= "function" then
+      error("sentry.new: hooks." .. hook .. " must be a function", 3)
+    end
+  end
+end
+
+--- Writes library warnings to stderr unless the caller routes them elsewhere.
+local function default_log(level, message)
+  io.stderr:write("sentry: ", level, ": ", message, "\n")
+end
+
+--- The sleep the retry loop uses when the caller gives none: inside OpenResty
+-- ngx.sleep (yields to the event loop), elsewhere a C sleep that burns no CPU.
+local function default_sleep()
+  local ngx_sleep = rawget(_G, "ngx") and ngx.sleep
+  if ngx_sleep then
+    return function(seconds)
+      local ok = pcall(ngx_sleep, seconds)
+      if not ok then core.sleep(seconds) end -- phases where nginx cannot yield
+    end
+  end
+  return core.sleep
+end
+
+local function positive(name, value)
+  if value ~= nil and not (value > 0) then return name .. " must be greater than 0" end
+end
+
+local function non_negative(name, value)
+  if value ~= nil and not (value >= 0) then return name .. " must be 0 or more" end
+end
+
+local function check_ranges(values)
+  return positive("timeout", values.timeout) or positive("connect_timeout", values.connect_timeout)
+    or non_negative("max_retries", values.max_retries) or non_negative("max_retry_wait", values.max_retry_wait)
+    or non_negative("backoff_base", values.backoff_base) or positive("backoff_factor", values.backoff_factor)
+    or non_negative("backoff_cap", values.backoff_cap) or positive("max_body_bytes", values.max_body_bytes)
+end
+
+--- Creates a client.
+-- @tparam[opt] table opts see the README ("Options"): token, base_url, region, org,
+--   project, timeout, connect_timeout, max_retries, max_retry_wait, sleep, user_agent,
+--   ca_file, proxy, insecure, allow_http, check_scopes, hooks, log, max_body_bytes, config
+-- @treturn ?Client
+-- @treturn ?table err (kind "invalid") when the configuration cannot work
+function sentry.new(opts)
+  if opts ~= nil and type(opts) ~= "table" then error("sentry.new expects a table of options", 2) end
+  opts = opts or {}
+  check_option_types(opts)
+  local log = opts.log or default_log
+  local values, warnings = config.resolve(opts)
+  if not values then return nil, errors.invalid(warnings) end
+  for _, warning in ipairs(warnings or {}) do log("warn", warning) end
+
+  if not values.token then
+    return nil, errors.invalid("no auth token: pass token = \"...\", set SENTRY_AUTH_TOKEN, "
+      .. "or add [auth] token to ~/.sentryclirc (create one at Settings > Auth Tokens)")
+  end
+  local ok, problem = token.check(values.token)
+  if not ok then return nil, errors.invalid(problem) end
+  local range_problem = check_ranges(values)
+  if range_problem then return nil, errors.invalid(range_problem) end
+
+  local root, root_problem = url.api_root {
+    base_url = values.base_url, region = values.region, allow_http = values.allow_http }
+  if not root then return nil, errors.invalid(root_problem) end
+  if values.insecure then
+    log("warn", "TLS certificate verification is off (insecure = true): anyone on the network path can read the token")
+  end
+
+  local info = token.parse(values.token)
+  local user_agent = "sentry-lua/" .. sentry.VERSION
+  if values.user_agent then user_agent = user_agent .. " " .. values.user_agent end
+  local created, handle = pcall(core.new_handle, {
+    token = values.token, user_agent = user_agent, ca_file = values.ca_file, proxy = values.proxy,
+    insecure = values.insecure, connect_timeout = values.connect_timeout or 10,
+    max_body_bytes = values.max_body_bytes,
+  })
+  if not created then return nil, errors.invalid(token.scrub(tostring(handle))) end
+
+  local client = setmetatable({
+    base_url = root,
+    org = values.org,
+    project = values.project,
+    token_info = { type = info.type, org = info.org, url = info.url, region_url = info.region_url },
+    _handle = handle,
+    _token_display = token.redact(values.token),
+    _timeout = values.timeout or 30,
+    _sleep = opts.sleep or default_sleep(),
+    _hooks = opts.hooks or {},
+    _log = log,
+    _check_scopes = opts.check_scopes or false,
+    _limits = {},
+    _policy = {
+      max_retries = values.max_retries or 3,
+      max_retry_wait = values.max_retry_wait or 60,
+      backoff_base = opts.backoff_base or 1,
+      backoff_factor = opts.backoff_factor or 2,
+      backoff_cap = opts.backoff_cap or 30,
+      reset_margin = 0.1,
+      retry_unsafe = opts.retry_unsafe or false,
+    },
+  }, Client)
+  return client
+end
+
+return sentry

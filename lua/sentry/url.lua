@@ -1,0 +1,195 @@
+--- URLs: the API root, path templates, query strings, same-origin checks.
+-- @module sentry.url
+local url = {}
+
+local REGIONS = {
+  us = "https://us.sentry.io/api/0/",
+  de = "https://de.sentry.io/api/0/",
+}
+
+--- The default API root.
+url.DEFAULT_ROOT = "https://sentry.io/api/0/"
+
+--- Placeholder names that mean the same thing in Sentry's path templates.
+local ALIASES = {
+  organization_id_or_slug = "org", organization_slug = "org", org = "org",
+  project_id_or_slug = "project", project_slug = "project", project = "project",
+}
+
+--- Percent-encodes every byte outside RFC 3986's unreserved set, "/" included,
+-- so a value never becomes a new path segment.
+-- @tparam string s
+-- @treturn string
+function url.encode(s)
+  return (s:gsub("[^%w%-%._~]", function(c)
+    return string.format("%%%02X", c:byte())
+  end))
+end
+
+--- Decodes %XX escapes (and nothing else).
+-- @tparam string s
+-- @treturn string
+function url.decode(s)
+  return (s:gsub("%%(%x%x)", function(hex)
+    return string.char(tonumber(hex, 16))
+  end))
+end
+
+--- Splits an absolute http(s) URL.
+-- @tparam string s
+-- @treturn ?table `{ scheme, host, port, path }` (path starts with "/"), or nil
+function url.split(s)
+  local scheme, authority, rest = s:match("^([%a][%w+.-]*)://([^/?#]*)(.*)$")
+  if not scheme then return nil end
+  scheme = scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then return nil end
+  if authority:find("@", 1, true) then return nil end -- credentials in URLs are refused
+  local host, port = authority:match("^(%[[%x:.]+%]):?(%d*)$")
+  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
+  if not host or host == "" then return nil end
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  if port < 1 or port > 65535 then return nil end
+  local path = rest:match("^[^?#]*")
+  if path == "" then path = "/" end
+  return { scheme = scheme, host = host:lower(), port = port, path = path,
+    query = rest:match("%?([^#]*)") }
+end
+
+--- The origin ("scheme://host:port") of an absolute URL, or nil.
+-- @tparam string s
+-- @treturn ?string
+function url.origin(s)
+  local parts = url.split(s)
+  return parts and (parts.scheme .. "://" .. parts.host .. ":" .. parts.port) or nil
+end
+
+--- Is the host a loopback address (where plain http carries no risk)?
+-- @tparam string host
+-- @treturn boolean
+function url.is_loopback(host)
+  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+--- Resolves the API root from `base_url` or `region`.
+-- @tparam table opts `{ base_url, region, allow_http }`
+-- @treturn ?string the root, ending in "/api/0/"
+-- @treturn ?string what was wrong
+function url.api_root(opts)
+  local base, region = opts.base_url, opts.region
+  if base and region then
+    return nil, "give either base_url or region, not both"
+  end
+  if region then
+    local root = REGIONS[region]
+    if not root then
+      return nil, string.format("unknown region %q: use \"us\" or \"de\", or base_url for self-hosted", region)
+    end
+    return root
+  end
+  if not base then return url.DEFAULT_ROOT end
+  local parts = url.split(base)
+  if not parts or parts.query then
+    return nil, string.format("base_url %q is not an http(s) URL such as https://sentry.example.com", base)
+  end
+  if parts.scheme == "http" and not url.is_loopback(parts.host) and not opts.allow_http then
+    return nil, "base_url uses plain http to a remote host, which would expose the token; "
+      .. "use https, or set allow_http = true if you really mean it"
+  end
+  local root = base:match("^[^?#]*"):gsub("/+$", "")
+  if not root:match("/api/0$") then root = root .. "/api/0" end
+  return root .. "/"
+end
+
+--- Fills `{name}` placeholders in a path template.
+-- @tparam string template
+-- @tparam ?table params explicit values
+-- @tparam table defaults `{ org =, project = }` from the client
+-- @treturn ?string the path with encoded values
+-- @treturn ?string what was missing
+function url.fill(template, params, defaults)
+  local missing
+  local filled = template:gsub("{([%w_]+)}", function(name)
+    local value = params and params[name]
+    local alias = ALIASES[name]
+    if value == nil and alias and params then value = params[alias] end
+    if value == nil and alias then value = defaults[alias] end
+    if value == nil then
+      missing = missing or name
+      return ""
+    end
+    if type(value) ~= "string" and type(value) ~= "number" then
+      error(string.format("params.%s must be a string or a number", name), 0)
+    end
+    return url.encode(tostring(value))
+  end)
+  if missing then
+    local hint = ALIASES[missing] and string.format(" or set %s in sentry.new", ALIASES[missing]) or ""
+    return nil, string.format("path needs {%s}: pass params = { %s = ... }%s", missing, missing, hint)
+  end
+  return filled
+end
+
+local function query_value(key, value)
+  local kind = type(value)
+  if kind == "string" then return value end
+  if kind == "number" then
+    if value == math.floor(value) and math.abs(value) < 2 ^ 53 then return string.format("%d", value) end
+    return tostring(value)
+  end
+  if kind == "boolean" then return value and "true" or "false" end
+  error(string.format("query.%s must be a string, number, boolean or an array of them", key), 0)
+end
+
+--- Encodes a query table; keys sorted, arrays repeat the key.
+-- @tparam ?table query
+-- @treturn string "" or "a=1&b=2"
+function url.encode_query(query)
+  if query == nil then return "" end
+  local keys = {}
+  for key in pairs(query) do
+    if type(key) ~= "string" then error("query keys must be strings", 0) end
+    keys[#keys + 1] = key
+  end
+  table.sort(keys)
+  local parts = {}
+  for _, key in ipairs(keys) do
+    local value = query[key]
+    local values = type(value) == "table" and value or { value }
+    for _, item in ipairs(values) do
+      parts[#parts + 1] = url.encode(key) .. "=" .. url.encode(query_value(key, item))
+    end
+  end
+  return table.concat(parts, "&")
+end
+
+--- Adds an encoded query to a URL that may already have one.
+-- @tparam string target
+-- @tparam string query
+-- @treturn string
+function url.with_query(target, query)
+  if query == "" then return target end
+  if not target:find("?", 1, true) then return target .. "?" .. query end
+  if target:sub(-1) == "?" or target:sub(-1) == "&" then return target .. query end
+  return target .. "&" .. query
+end
+
+--- Builds the full URL for a request path against the API root.
+-- @tparam string root the API root (ends in "/api/0/")
+-- @tparam string path relative ("/organizations/..."), "/api/0/..." or absolute
+-- @treturn ?string the URL
+-- @treturn ?string what was wrong
+function url.resolve(root, path)
+  if path:match("^[%a][%w+.-]*://") then
+    local origin = url.origin(path)
+    if not origin or origin ~= url.origin(root) then
+      return nil, "refusing to send the token to another origin: " .. (origin or path)
+        .. " is not " .. url.origin(root)
+    end
+    return path
+  end
+  local relative = path:gsub("^/+", ""):gsub("^api/0/", "")
+  if relative == "api/0" then relative = "" end
+  return root .. relative
+end
+
+return url
