@@ -1,0 +1,210 @@
+--- Parse HTTP `Link` headers (RFC 8288) as Sentry sends them for pagination.
+--
+-- Sentry's form:
+--
+--     <https://sentry.io/api/0/.../?&cursor=0:0:1>; rel="previous"; results="false"; cursor="0:0:1",
+--     <https://sentry.io/api/0/.../?&cursor=0:100:0>; rel="next"; results="true"; cursor="0:100:0"
+--
+-- The parser accepts the general RFC 8288 syntax: relations and parameters
+-- in any order, quoted or bare parameter values (quoted ones may hold commas,
+-- semicolons and escaped quotes), extra whitespace, case-insensitive
+-- parameter names and relation types, several relation types in one `rel`.
+-- It never raises: input it cannot read gives nil.
+-- @module sentry.links
+
+local links = {}
+
+-- Characters allowed in an RFC 7230 token (parameter names).
+local TOKEN = "^[!#$%%&'*+%-.^_`|~%w]+"
+local WHITESPACE_CLASS = "[ \t\r\n]"
+
+local function skip_whitespace(text, position)
+  while text:sub(position, position):find(WHITESPACE_CLASS) do
+    position = position + 1
+  end
+  return position
+end
+
+-- Read a quoted string whose opening quote is at `position`; return its
+-- unescaped value and the position after the closing quote, or nil when
+-- the closing quote is missing.
+local function read_quoted(text, position)
+  local parts = {}
+  position = position + 1
+  while position <= #text do
+    local special = text:find('["\\]', position)
+    if not special then
+      return nil
+    end
+    parts[#parts + 1] = text:sub(position, special - 1)
+    if text:sub(special, special) == '"' then
+      return table.concat(parts), special + 1
+    end
+    if special == #text then
+      return nil -- a backslash with nothing left to escape
+    end
+    parts[#parts + 1] = text:sub(special + 1, special + 1)
+    position = special + 2
+  end
+  return nil
+end
+
+-- Read one `name[=value]` parameter starting at `position` (just after the
+-- ";" and any whitespace). Returns the lower-cased name, the value (""
+-- when absent) and the next position; nil when the parameter is malformed.
+local function read_parameter(text, position)
+  local name = text:match(TOKEN, position)
+  if not name then
+    return nil
+  end
+  position = skip_whitespace(text, position + #name)
+  if text:sub(position, position) ~= "=" then
+    return name:lower(), "", position
+  end
+  position = skip_whitespace(text, position + 1)
+  if text:sub(position, position) == '"' then
+    local value, after = read_quoted(text, position)
+    if not value then
+      return nil
+    end
+    return name:lower(), value, after
+  end
+  -- A bare value runs to the next ";" or "," (RFC 8288, appendix B.3).
+  local value_end = (text:find("[;,]", position) or #text + 1) - 1
+  local value = text:sub(position, value_end):gsub(WHITESPACE_CLASS .. "+$", "")
+  if value:find('"', 1, true) then
+    return nil
+  end
+  return name:lower(), value, value_end + 1
+end
+
+-- Read one link-value starting at `position` ("<" expected). Returns the
+-- target URL, its parameters (first occurrence of each name wins) and the
+-- next position; nil when the link-value is malformed.
+local function read_link(text, position)
+  if text:sub(position, position) ~= "<" then
+    return nil
+  end
+  local closing = text:find(">", position + 1, true)
+  if not closing then
+    return nil
+  end
+  local url = text:sub(position + 1, closing - 1)
+  local params = {}
+  position = skip_whitespace(text, closing + 1)
+  while text:sub(position, position) == ";" do
+    position = skip_whitespace(text, position + 1)
+    local name, value
+    name, value, position = read_parameter(text, position)
+    if not name then
+      return nil
+    end
+    if params[name] == nil then
+      params[name] = value
+    end
+    position = skip_whitespace(text, position)
+  end
+  return url, params, position
+end
+
+local function form_decode(text)
+  text = text:gsub("+", " ")
+  return (text:gsub("%%(%x%x)", function(hex)
+    return string.char(tonumber(hex, 16))
+  end))
+end
+
+-- The first value of query parameter `wanted` in `url`, decoded as a form
+-- value (as Sentry's server reads it); nil when absent.
+local function query_parameter(url, wanted)
+  local query = url:match("^[^#?]*%?([^#]*)")
+  if not query then
+    return nil
+  end
+  for pair in query:gmatch("[^&]+") do
+    local key, value = pair:match("^([^=]*)=?(.*)$")
+    if form_decode(key) == wanted then
+      return form_decode(value)
+    end
+  end
+  return nil
+end
+
+local RESULTS = { ["true"] = true, ["false"] = false }
+
+local function new_link(url, params)
+  local cursor = params.cursor
+  if cursor == nil then
+    cursor = query_parameter(url, "cursor")
+  end
+  local copied_params = {}
+  for name, value in pairs(params) do
+    copied_params[name] = value
+  end
+  return {
+    url = url,
+    cursor = cursor,
+    results = RESULTS[(params.results or ""):lower()],
+    params = copied_params,
+  }
+end
+
+--- Parse a `Link` header value.
+-- @param header_value the header's value, e.g. `<https://...>; rel="next"; results="true"; cursor="0:100:0"`
+-- @return a table keyed by lower-cased relation type (`next`, `previous`,
+--   any other), each `{ url = string, cursor = string|nil, results =
+--   true|false|nil, params = { lower-cased name = value } }`. `cursor` comes
+--   from the `cursor` parameter, else from the URL's `cursor` query parameter
+--   (percent-decoded); `results` is nil when absent or neither true nor false.
+--   When a relation type appears twice the first link wins; links without
+--   `rel` are left out; a `prev` link also serves as `previous` (its
+--   registered synonym, which Sentry uses). A blank header gives an empty
+--   table; malformed input or a non-string gives nil. Never raises.
+function links.parse(header_value)
+  if type(header_value) ~= "string" then
+    return nil
+  end
+  local text = header_value
+  local result = {}
+  local position = 1
+  while true do
+    -- Empty list elements (", ,") are allowed, as in every HTTP list.
+    position = skip_whitespace(text, position)
+    while text:sub(position, position) == "," do
+      position = skip_whitespace(text, position + 1)
+    end
+    if position > #text then
+      break
+    end
+    local url, params
+    url, params, position = read_link(text, position)
+    if not url then
+      return nil
+    end
+    local next_char = text:sub(position, position)
+    if next_char ~= "," and next_char ~= "" then
+      return nil
+    end
+    for relation in (params.rel or ""):gmatch("[^ \t\r\n]+") do
+      relation = relation:lower()
+      if result[relation] == nil then
+        result[relation] = new_link(url, params)
+      end
+    end
+  end
+  -- "prev" is the registered synonym of Sentry's "previous".
+  if result.previous == nil and result.prev ~= nil then
+    result.previous = new_link(result.prev.url, result.prev.params)
+  end
+  return result
+end
+
+--- Tell whether there is a next page.
+-- Sentry always sends a `next` link; only `results="true"` means it has items.
+-- @param parsed the table `parse` returned (nil is accepted)
+-- @return true only when the `next` link says `results="true"`
+function links.has_next(parsed)
+  return type(parsed) == "table" and type(parsed.next) == "table" and parsed.next.results == true
+end
+
+return links
