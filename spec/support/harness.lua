@@ -1,0 +1,39 @@
+-- What most specs need: the running fake Sentry and a client pointed at it.
+local fake = require "fake_sentry"
+local tokens = require "tokens"
+
+local harness = { tokens = tokens, fake = fake }
+
+--- The fake server (started once per process, or reused from the test runner).
+function harness.server()
+  return fake.start()
+end
+
+--- A client for the fake server; `overrides` replace the defaults. Configuration
+-- files and the environment are ignored so a developer's own setup cannot leak in.
+function harness.client(overrides)
+  local sentry = require "sentry"
+  local opts = {
+    token = tokens.user_full,
+    base_url = harness.server().url,
+    org = "acme",
+    config = false,
+    env = function() return nil end,
+    sleep = function() end,
+    log = function() end,
+  }
+  for key, value in pairs(overrides or {}) do
+    if value == harness.NONE then opts[key] = nil else opts[key] = value end
+  end
+  return sentry.new(opts)
+end
+
+--- Marks an option to remove from the defaults in `harness.client`.
+harness.NONE = setmetatable({}, { __tostring = function() return "harness.NONE" end })
+
+--- Seconds since the epoch, sub-second.
+function harness.now()
+  return require("sentry.core").now()
+end
+
+return harness
