@@ -157,6 +157,7 @@ end
 -- @param rows array of { method, template, operation_id, scopes,
 --   paginated = bool, dsn_allowed = bool }
 -- @return a catalogue with the functions `match`, `list` and `by_operation_id`
+-- @function new
 local function new(rows)
   if type(rows) ~= "table" then
     error(("bad argument #1 to 'new' (table expected, got %s)"):format(type(rows)), 2)
@@ -200,6 +201,7 @@ local function new(rows)
   -- @return { operation_id, method, template, scopes (any one suffices),
   --   paginated, dsn_allowed, params (placeholder name -> percent-decoded
   --   value) }, or nil and a message saying why nothing matched
+  -- @function match
   function catalogue.match(method, path)
     check_string(method, 1, "match")
     check_string(path, 2, "match")
@@ -237,6 +239,7 @@ local function new(rows)
   -- template, then method).
   -- @return a fresh array of operation descriptions (as `match` returns,
   --   without `params`)
+  -- @function list
   function catalogue.list()
     local list = {}
     for index, operation in ipairs(operations) do
@@ -245,9 +248,10 @@ local function new(rows)
     return list
   end
 
-  --- Find an operation by its operation id, e.g. "listOrganizationProjects".
-  -- @param operation_id string
+  --- Find an operation by its operation id.
+  -- @param operation_id string, such as "listOrganizationProjects"
   -- @return the operation's description, or nil and an error message
+  -- @function by_operation_id
   function catalogue.by_operation_id(operation_id)
     check_string(operation_id, 1, "by_operation_id")
     local operation = by_id[operation_id]
