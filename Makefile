@@ -56,8 +56,8 @@ lint:
 	  --suppress=missingIncludeSystem $(LUA_CFLAGS) src
 
 endpoints:
-	$(LUA) tools/gen_endpoints.lua tools/endpoints.tsv > lua/sentry/endpoints.lua.new
-	mv lua/sentry/endpoints.lua.new lua/sentry/endpoints.lua
+	$(LUA) tools/gen_endpoints.lua tools/endpoints.tsv > lua/sentry/endpoint_data.lua.new
+	mv lua/sentry/endpoint_data.lua.new lua/sentry/endpoint_data.lua
 
 valgrind: $(CORE)
 	SENTRY_TEST_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=tools/valgrind.supp" \

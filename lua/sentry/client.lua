@@ -244,7 +244,10 @@ function Client:whoami()
       detail = "the API did not accept the token (GET /api/0/ answered auth: null)" }
   end
   local granted = {}
-  for i, scope in ipairs(type(auth.scopes) == "table" and auth.scopes or {}) do granted[i] = scope end
+  for _, scope in ipairs(type(auth.scopes) == "table" and auth.scopes or {}) do
+    -- a scope newer than this library grants nothing it knows how to check
+    if scopes.is_known(scope) then granted[#granted + 1] = scope end
+  end
   table.sort(granted)
   local user = res.body.user
   self._whoami = { scopes = granted, user = type(user) == "table" and user or nil,
@@ -260,7 +263,7 @@ end
 -- @treturn ?table the scopes that would allow it (any one suffices) when false; err when nil
 function Client:can(method, path)
   check_open(self)
-  local known = endpoints.match(method:upper(), path)
+  local known = endpoints.match(method:upper(), url.fill(path, nil, self) or path)
   if not known or #known.scopes == 0 then return true end
   local info, err = self:whoami()
   if not info then return nil, err end
@@ -286,5 +289,10 @@ function Client:rate_limit(method, path)
   local last = self._limits[(endpoint_key(method:upper(), target))]
   return last and last.rate_limit
 end
+
+local paginate = require "sentry.paginate"
+Client.pages = paginate.pages
+Client.paginate = paginate.items
+Client.collect = paginate.collect
 
 return Client
