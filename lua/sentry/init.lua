@@ -80,12 +80,13 @@ local function default_sleep()
   return core.sleep
 end
 
+-- `value ~= value` catches NaN, which compares false with everything.
 local function positive(name, value)
-  if value ~= nil and not (value > 0) then return name .. " must be greater than 0" end
+  if value ~= nil and (value ~= value or value <= 0) then return name .. " must be greater than 0" end
 end
 
 local function non_negative(name, value)
-  if value ~= nil and not (value >= 0) then return name .. " must be 0 or more" end
+  if value ~= nil and (value ~= value or value < 0) then return name .. " must be 0 or more" end
 end
 
 local function check_ranges(values)
