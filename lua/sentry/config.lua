@@ -1,0 +1,628 @@
+--- Configuration, read the way sentry-cli reads it.
+--
+-- Sources, highest precedence first:
+--
+-- 1. the options given to `sentry.new` (`opts`);
+-- 2. for the URL and the organization only: what an organization auth token
+--    carries (`url`, `org`), as sentry-cli does;
+-- 3. environment variables;
+-- 4. the project file: the nearest `.sentryclirc` (or `sentrycli.ini`) found
+--    from the current directory upwards;
+-- 5. the global file `~/.sentryclirc`.
+--
+-- The project and global files are merged key by key, as in sentry-cli: a key
+-- missing from the project file is taken from the global file.
+--
+-- What is read from where:
+--
+--    setting          opts              environment              file key
+--    token            token             SENTRY_AUTH_TOKEN        [auth] token
+--    base_url         base_url, region  SENTRY_URL               [defaults] url
+--    org              org               SENTRY_ORG               [defaults] org
+--    project          project           SENTRY_PROJECT           [defaults] project
+--    proxy            proxy             http_proxy               [http] proxy_url
+--    proxy_username   proxy_username                             [http] proxy_username
+--    proxy_password   proxy_password                             [http] proxy_password
+--    insecure         insecure                                   [http] verify_ssl (negated)
+--    max_retries      max_retries       SENTRY_HTTP_MAX_RETRIES  [http] max_retries
+--
+-- Empty environment variables and empty file values count as unset. Other
+-- `opts` fields (timeout, ca_file, hooks...) are passed through unchanged.
+--
+-- Failures (a malformed file, a bad value, a token that cannot be sent) are
+-- returned as `nil, message`; `sentry.new` turns the message into an error of
+-- kind "invalid". Warnings are returned as strings, never printed. No message,
+-- warning or display value contains the token.
+-- @module sentry.config
+
+local token = require "sentry.token"
+local ini = require "sentry.ini"
+
+local config = {}
+
+--- The URL used when nothing names one.
+config.DEFAULT_URL = "https://sentry.io/"
+
+local GLOBAL_FILE = ".sentryclirc"
+local GLOBAL_LABEL = "~/.sentryclirc"
+-- Looked for in each directory, in this order, as sentry-cli does.
+local PROJECT_FILES = { ".sentryclirc", "sentrycli.ini" }
+local MASK = "********"
+
+-- Options that steer loading rather than configure the client.
+local LOADER_OPTIONS = { config = true, env = true, home = true, cwd = true }
+
+local OPTION_TYPES = {
+  token = "string", base_url = "string", region = "string", org = "string",
+  project = "string", proxy = "string", proxy_username = "string",
+  proxy_password = "string", insecure = "boolean", max_retries = "number",
+  config = "boolean", env = "function", home = "string", cwd = "string",
+}
+
+-- Files already warned about for loose permissions, in this process.
+local warned_permissions = {}
+
+---------------------------------------------------------------------------
+-- The C core, for getcwd and stat; everything works (more slowly) without it.
+
+local core_module, core_tried
+local function core()
+  if not core_tried then
+    core_tried = true
+    local ok, module = pcall(require, "sentry.core")
+    if ok and type(module) == "table" then
+      core_module = module
+    end
+  end
+  return core_module
+end
+
+local function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- First line printed by a shell command, or nil.
+local function command_output(command)
+  local ok, pipe = pcall(io.popen, command)
+  if not ok or not pipe then
+    return nil
+  end
+  local line = pipe:read("*l")
+  pipe:close()
+  return line
+end
+
+local function current_directory()
+  local c = core()
+  if c and type(c.getcwd) == "function" then
+    local dir = c.getcwd()
+    if dir then
+      return dir
+    end
+  end
+  local pwd = os.getenv("PWD")
+  if pwd and pwd ~= "" then
+    return pwd
+  end
+  local dir = command_output("pwd")
+  if dir and dir ~= "" then
+    return dir
+  end
+  return nil
+end
+
+-- rwxrwxrwx, as numbers: 0o400, 0o200, ... 0o001.
+local PERMISSION_BITS = { 256, 128, 64, 32, 16, 8, 4, 2, 1 }
+
+-- Permission bits of a file as a number, or nil when unknown.
+local function file_mode(path)
+  local c = core()
+  if c and type(c.stat_mode) == "function" then
+    return c.stat_mode(path)
+  end
+  -- Without the C core: read the permission string "-rw-r--r--" from ls.
+  local listing = command_output("ls -ld " .. shell_quote(path) .. " 2>/dev/null")
+  local perms = listing and listing:match("^.([r-][w-][xsS-][r-][w-][xsS-][r-][w-][xtT-])")
+  if not perms then
+    return nil
+  end
+  local mode = 0
+  for i = 1, 9 do
+    local char = perms:sub(i, i)
+    -- "S" and "T" are set-id/sticky without the execute bit.
+    if char ~= "-" and char ~= "S" and char ~= "T" then
+      mode = mode + PERMISSION_BITS[i]
+    end
+  end
+  return mode
+end
+
+-- Whether group (0o040) or others (0o004) may read; no bit operators in 5.1.
+local function readable_by_others(mode)
+  return math.floor(mode / 32) % 2 == 1 or math.floor(mode / 4) % 2 == 1
+end
+
+---------------------------------------------------------------------------
+-- Files
+
+local function join(dir, name)
+  if dir:sub(-1) == "/" or dir:sub(-1) == "\\" then
+    return dir .. name
+  end
+  return dir .. "/" .. name
+end
+
+local function strip_trailing_slashes(dir)
+  local stripped = dir:gsub("[/\\]+$", "")
+  if stripped == "" then
+    return dir:sub(1, 1) -- the root itself
+  end
+  return stripped
+end
+
+local function parent_directory(dir)
+  local parent = dir:match("^(.*)[/\\][^/\\]*$")
+  if not parent or parent == dir then
+    return nil
+  end
+  if parent == "" then
+    if dir == "/" or dir == "\\" then
+      return nil
+    end
+    return dir:sub(1, 1)
+  end
+  return parent
+end
+
+local ABSENT_ERRNO = { [2] = true, [20] = true } -- ENOENT, ENOTDIR
+
+-- The text of a file; false when there is no file; nil + message when it
+-- exists but cannot be read.
+local function read_if_present(path, label)
+  local file, message, code = io.open(path, "rb")
+  if not file then
+    if ABSENT_ERRNO[code] then
+      return false
+    end
+    -- io.open says "<path>: <reason>"; the label replaces the path.
+    local reason = tostring(message)
+    if reason:sub(1, #path + 2) == path .. ": " then
+      reason = reason:sub(#path + 3)
+    end
+    return nil, "cannot read " .. label .. ": " .. reason
+  end
+  local text, reason = file:read("*a")
+  file:close()
+  if not text then
+    return nil, "cannot read " .. label .. ": " .. tostring(reason)
+  end
+  return text
+end
+
+-- The nearest project file from `dir` upwards: path, text; nil when none;
+-- nil + message when one cannot be read.
+local function find_project_file(dir)
+  dir = strip_trailing_slashes(dir)
+  while dir do
+    for _, name in ipairs(PROJECT_FILES) do
+      local path = join(dir, name)
+      local text, message = read_if_present(path, path)
+      if text then
+        return path, text
+      elseif text == nil then
+        return nil, message
+      end
+    end
+    dir = parent_directory(dir)
+  end
+  return nil
+end
+
+-- Reads and parses the project and global files, nearest first:
+-- list of { path, label, data }, or nil + message.
+local function load_files(home, cwd)
+  local files = {}
+  local global_path = home and join(home, GLOBAL_FILE)
+
+  if cwd then
+    local path, text = find_project_file(cwd)
+    if not path and text then
+      return nil, text
+    end
+    -- In the home directory the project file is the global one: read it once.
+    if path and path ~= global_path then
+      local data, message = ini.parse(text, path)
+      if not data then
+        return nil, message
+      end
+      files[#files + 1] = { path = path, label = path, data = data }
+    end
+  end
+
+  if global_path then
+    local text, message = read_if_present(global_path, GLOBAL_LABEL)
+    if text == nil then
+      return nil, message
+    elseif text then
+      local data
+      data, message = ini.parse(text, GLOBAL_LABEL)
+      if not data then
+        return nil, message
+      end
+      files[#files + 1] = { path = global_path, label = GLOBAL_LABEL, data = data }
+    end
+  end
+  return files
+end
+
+local function permission_warnings(files, warnings)
+  for _, file in ipairs(files) do
+    local auth = file.data.auth
+    if auth and auth.token and not warned_permissions[file.path] then
+      local mode = file_mode(file.path)
+      if mode and readable_by_others(mode) then
+        warned_permissions[file.path] = true
+        warnings[#warnings + 1] = string.format(
+          "%s holds an auth token and is readable by other users (mode %03o); "
+            .. "restrict it with: chmod 600 %s", file.label, mode % 512, file.label)
+      end
+    end
+  end
+end
+
+---------------------------------------------------------------------------
+-- Sources: each finder returns { value, from, where } or nil.
+
+local function from_opts(opts, field)
+  if opts[field] ~= nil then
+    return { value = opts[field], from = "opts." .. field, where = "opts." .. field }
+  end
+end
+
+local function from_env(env, name)
+  local value = env(name)
+  if type(value) == "string" and value ~= "" then
+    return { value = value, from = name, where = name }
+  end
+end
+
+local function from_files(files, section, key)
+  for _, file in ipairs(files) do
+    local entry = file.data[section] and file.data[section][key]
+    if entry and entry.value ~= "" then
+      return {
+        value = entry.value,
+        from = file.label .. " [" .. section .. "] " .. key,
+        where = file.label .. ":" .. entry.line .. ": [" .. section .. "] " .. key,
+      }
+    end
+  end
+end
+
+-- The first found source among the arguments (which may be nil).
+local function first_found(...)
+  for i = 1, select("#", ...) do
+    local found = select(i, ...)
+    if found then
+      return found
+    end
+  end
+end
+
+---------------------------------------------------------------------------
+-- Values
+
+local BOOLEANS = {
+  ["true"] = true, yes = true, on = true, ["1"] = true,
+  ["false"] = false, no = false, off = false, ["0"] = false,
+}
+
+local function parse_boolean(found)
+  local value = BOOLEANS[found.value:lower()]
+  if value == nil then
+    return nil, found.where .. " must be true or false"
+  end
+  return value
+end
+
+local function parse_count(found)
+  if not found.value:match("^%d+$") then
+    return nil, found.where .. " must be a whole number (0 or more)"
+  end
+  return tonumber(found.value)
+end
+
+-- Scheme and host lowercased, no default port, no trailing "/" or "/api/0".
+local function normalize_url(url)
+  url = url:gsub("^(%a[%w+.%-]*://[^/]*)", string.lower)
+  url = url:gsub("^(https://[^/]*):443", "%1"):gsub("^(http://[^/]*):80", "%1")
+  url = url:gsub("/+$", ""):gsub("/api/0$", ""):gsub("/+$", "")
+  return url
+end
+
+local function is_sentry_io(url)
+  local host = normalize_url(url):match("^%a[%w+.%-]*://([^/:]+)")
+  return host == "sentry.io" or (host ~= nil and host:sub(-10) == ".sentry.io")
+end
+
+local function check_option_types(opts)
+  for field, value in pairs(opts) do
+    local expected = OPTION_TYPES[field]
+    local actual = type(value)
+    local allowed = actual == expected or (field == "token" and value == false)
+    if expected and not allowed then
+      error("option '" .. field .. "' must be a " .. expected .. ", got " .. actual, 4)
+    end
+  end
+  local retries = opts.max_retries
+  if retries ~= nil and (retries < 0 or retries ~= math.floor(retries)) then
+    error("option 'max_retries' must be a whole number (0 or more)", 4)
+  end
+end
+
+-- The token, its source and what it says about itself.
+local function resolve_token(opts, env, files, warnings)
+  if opts.token == false then
+    return { value = nil, from = "opts.token" }
+  end
+  local found = first_found(from_opts(opts, "token"), from_env(env, "SENTRY_AUTH_TOKEN"),
+    from_files(files, "auth", "token"))
+  if not found then
+    local api_key = first_found(from_env(env, "SENTRY_API_KEY"), from_files(files, "auth", "api_key"))
+    if api_key then
+      warnings[#warnings + 1] = "found an API key (" .. api_key.from .. "), but API keys are "
+        .. "deprecated and not supported; create an auth token at Settings > Auth Tokens"
+    end
+    return nil
+  end
+  local ok, message = token.check(found.value)
+  if not ok then
+    return nil, message .. " (token from " .. found.from .. ")"
+  end
+  found.info = token.parse(found.value)
+  if found.info.invalid then
+    warnings[#warnings + 1] = "the auth token from " .. found.from .. " looks like a Sentry "
+      .. found.info.type .. " auth token but is malformed (" .. found.info.invalid
+      .. "); it is sent as is, and nothing it claims to contain is used"
+  elseif found.info.type == "unknown" then
+    warnings[#warnings + 1] = "the auth token from " .. found.from .. " is not in a format "
+      .. "Sentry issues (sntryu_..., sntrys_... or 64 hex characters); it is sent as is"
+  end
+  return found
+end
+
+local function resolve_url(opts, env, files, found_token, values, sources, warnings)
+  local info = found_token and found_token.info or {}
+  local token_url = info.url and { value = info.url, from = "org auth token" }
+  local configured = first_found(from_env(env, "SENTRY_URL"), from_files(files, "defaults", "url"))
+
+  if opts.base_url ~= nil or opts.region ~= nil then
+    -- Explicit arguments win, even over the token.
+    values.base_url, values.region = opts.base_url, opts.region
+    sources.base_url = opts.base_url and "opts.base_url"
+    sources.region = opts.region and "opts.region"
+    local conflict
+    if token_url and opts.base_url then
+      conflict = normalize_url(opts.base_url) ~= normalize_url(token_url.value)
+    elseif token_url then
+      conflict = not is_sentry_io(token_url.value)
+    end
+    if conflict then
+      local given = sources.base_url or sources.region
+      warnings[#warnings + 1] = "the org auth token from " .. found_token.from .. " belongs to "
+        .. token_url.value .. ", but " .. given .. " is " .. (opts.base_url or opts.region)
+        .. "; using " .. given .. " because it was given explicitly"
+    end
+    return
+  end
+
+  local chosen = first_found(token_url, configured, { value = config.DEFAULT_URL, from = "default" })
+  values.base_url, sources.base_url = chosen.value, chosen.from
+  if token_url and configured and normalize_url(token_url.value) ~= normalize_url(configured.value) then
+    warnings[#warnings + 1] = "the org auth token from " .. found_token.from .. " belongs to "
+      .. token_url.value .. ", but " .. configured.from .. " is " .. configured.value
+      .. "; using the token's URL"
+  end
+end
+
+local function resolve_org(opts, env, files, found_token, values, sources, warnings)
+  local info = found_token and found_token.info or {}
+  local explicit = from_opts(opts, "org")
+  local token_org = info.org and { value = info.org, from = "org auth token" }
+  local configured = first_found(from_env(env, "SENTRY_ORG"), from_files(files, "defaults", "org"))
+  local chosen = first_found(explicit, token_org, configured)
+  if chosen then
+    values.org, sources.org = chosen.value, chosen.from
+  end
+  local other = explicit or configured
+  if token_org and other and other.value ~= token_org.value then
+    local using = explicit and (explicit.from .. " because it was given explicitly")
+      or "the token's organization"
+    warnings[#warnings + 1] = "the org auth token from " .. found_token.from
+      .. " belongs to organization '" .. token_org.value .. "', but " .. other.from
+      .. " is '" .. other.value .. "'; using " .. using
+  end
+end
+
+-- Settings with no special rules: the first source that has a value.
+local function resolve_simple(opts, env, files, values, sources)
+  local plain = {
+    { "project", "SENTRY_PROJECT", "defaults", "project" },
+    { "proxy", "http_proxy", "http", "proxy_url" },
+    { "proxy_username", nil, "http", "proxy_username" },
+    { "proxy_password", nil, "http", "proxy_password" },
+  }
+  for _, rule in ipairs(plain) do
+    local field, variable, section, key = rule[1], rule[2], rule[3], rule[4]
+    local found = first_found(from_opts(opts, field), variable and from_env(env, variable),
+      from_files(files, section, key))
+    if found then
+      values[field], sources[field] = found.value, found.from
+    end
+  end
+
+  local insecure = from_opts(opts, "insecure")
+  if insecure then
+    values.insecure, sources.insecure = insecure.value, insecure.from
+  else
+    local verify = from_files(files, "http", "verify_ssl")
+    if verify then
+      local verify_ssl, message = parse_boolean(verify)
+      if verify_ssl == nil then
+        return nil, message
+      end
+      values.insecure, sources.insecure = not verify_ssl, verify.from
+    else
+      values.insecure = false
+    end
+  end
+
+  local retries = first_found(from_opts(opts, "max_retries"),
+    from_env(env, "SENTRY_HTTP_MAX_RETRIES"), from_files(files, "http", "max_retries"))
+  if retries then
+    local count = retries.value
+    if type(count) == "string" then
+      local message
+      count, message = parse_count(retries)
+      if not count then
+        return nil, message
+      end
+    end
+    values.max_retries, sources.max_retries = count, retries.from
+  end
+  return true
+end
+
+local function resolve(opts)
+  if opts == nil then
+    opts = {}
+  elseif type(opts) ~= "table" then
+    error("bad argument #1 (table expected, got " .. type(opts) .. ")", 3)
+  end
+  check_option_types(opts)
+  local env = opts.env or os.getenv
+
+  local files = {}
+  local warnings = {}
+  if opts.config ~= false then
+    local home = opts.home or env("HOME")
+    if home == "" then
+      home = nil
+    end
+    local message
+    files, message = load_files(home, opts.cwd or current_directory())
+    if not files then
+      return nil, message
+    end
+    permission_warnings(files, warnings)
+  end
+
+  local values, sources = {}, {}
+  for field, value in pairs(opts) do
+    if not LOADER_OPTIONS[field] then
+      values[field] = value
+    end
+  end
+
+  local found_token, message = resolve_token(opts, env, files, warnings)
+  if message then
+    return nil, message
+  end
+  values.token = found_token and found_token.value or nil
+  sources.token = found_token and found_token.from or nil
+
+  resolve_url(opts, env, files, found_token, values, sources, warnings)
+  resolve_org(opts, env, files, found_token, values, sources, warnings)
+  local ok
+  ok, message = resolve_simple(opts, env, files, values, sources)
+  if not ok then
+    return nil, message
+  end
+  return values, warnings, sources
+end
+
+--- Resolves the configuration for a client.
+--
+-- Used by `sentry.new`. Besides the client options, `opts` may hold:
+-- `config = false` to skip the files (the environment still applies);
+-- `env`, a function like `os.getenv`; `home`, the home directory; `cwd`, the
+-- directory the project file search starts from (default: the current
+-- directory).
+-- @tparam[opt] table opts the options given to `sentry.new`
+-- @treturn[1] table values: `opts` (minus `config`, `env`, `home`, `cwd`) with
+--   the resolved `token` (the real one), `base_url`, `region`, `org`,
+--   `project`, `proxy`, `proxy_username`, `proxy_password`, `insecure`
+--   (always a boolean) and `max_retries`
+-- @treturn[1] {string,...} warnings (never containing the token)
+-- @treturn[1] table sources: for each resolved field of `values`, where its
+--   value came from (see `load` for the labels)
+-- @return[2] nil
+-- @treturn[2] string what is wrong, naming the file and line or the variable
+-- @raise when an option has the wrong type
+function config.resolve(opts)
+  local values, warnings, sources = resolve(opts)
+  if not values then
+    local message = warnings
+    return nil, token.scrub(message)
+  end
+  for i, warning in ipairs(warnings) do
+    warnings[i] = token.scrub(warning)
+  end
+  return values, warnings, sources
+end
+
+-- "http://user:secret@proxy:3128" -> "http://user:********@proxy:3128"
+local function hide_url_password(url)
+  return (url:gsub("^(%a[%w+.%-]*://[^/@:]*:)[^/@]*@", "%1" .. MASK .. "@"))
+end
+
+--- Describes the configuration for display: what is used, and from where.
+--
+-- Safe to print: the token is redacted (see `sentry.token.redact`), as are
+-- the proxy password and any token-like text.
+-- @tparam[opt] table opts as for `resolve`
+-- @treturn[1] table settings: `{ name = { value = ..., from = label } }` for
+--   `token` (also with `type`), `url`, `region`, `org`, `project`, `proxy`,
+--   `proxy_username`, `proxy_password`, `verify_ssl`, `max_retries`; a name is
+--   absent when nothing set it (except `url` and `verify_ssl`, which show their
+--   defaults). Labels: `"opts.<field>"`, an environment variable's name,
+--   `"org auth token"`, `"~/.sentryclirc [section] key"`, `"<path of the
+--   project file> [section] key"`, `"default"`.
+-- @treturn[1] {string,...} warnings
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+function config.load(opts)
+  local values, warnings, sources = config.resolve(opts)
+  if not values then
+    return nil, warnings
+  end
+  local settings = {}
+  local function show(name, value, from)
+    if from then
+      if type(value) == "string" then
+        value = token.scrub(value)
+      end
+      settings[name] = { value = value, from = from }
+    end
+  end
+
+  if sources.token then
+    settings.token = {
+      value = token.redact(values.token),
+      from = sources.token,
+      type = values.token and token.parse(values.token).type or nil,
+    }
+  end
+  show("url", values.base_url, sources.base_url)
+  show("region", values.region, sources.region)
+  show("org", values.org, sources.org)
+  show("project", values.project, sources.project)
+  show("proxy", values.proxy and hide_url_password(values.proxy), sources.proxy)
+  show("proxy_username", values.proxy_username, sources.proxy_username)
+  show("proxy_password", MASK, sources.proxy_password)
+  show("verify_ssl", not values.insecure, sources.insecure or "default")
+  show("max_retries", values.max_retries, sources.max_retries)
+  return settings, warnings
+end
+
+return config
