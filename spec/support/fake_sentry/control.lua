@@ -1,0 +1,342 @@
+-- Test-control routes under /api/0/fake/: no authentication, each one produces a
+-- situation a client must cope with (errors of every shape, flaky and limited
+-- endpoints, slow, streamed, huge, broken or missing responses).
+-- luacheck: globals ngx
+
+local json = require "fake_sentry.json"
+local pagination = require "fake_sentry.pagination"
+local ratelimit = require "fake_sentry.ratelimit"
+local respond = require "fake_sentry.respond"
+local state = require "fake_sentry.state"
+
+local control = {}
+
+local REASONS = {
+  [200] = "OK", [201] = "Created", [204] = "No Content", [302] = "Found",
+  [304] = "Not Modified", [400] = "Bad Request", [401] = "Unauthorized",
+  [403] = "Forbidden", [404] = "Not Found", [405] = "Method Not Allowed",
+  [409] = "Conflict", [410] = "Gone", [413] = "Request Entity Too Large",
+  [429] = "Too Many Requests", [500] = "Internal Server Error", [502] = "Bad Gateway",
+  [503] = "Service Temporarily Unavailable", [504] = "Gateway Time-out",
+  [507] = "Insufficient Storage", [524] = "A Timeout Occurred",
+}
+
+local DEFAULT_DETAILS = {
+  [400] = "Invalid request.",
+  [401] = "Invalid token",
+  [403] = respond.FORBIDDEN,
+  [404] = respond.NOT_FOUND,
+  [409] = "A resource with this slug already exists.",
+  [429] = respond.rate_limit_detail(40, 1),
+  [500] = "Internal Error",
+}
+
+local DETAIL_OBJECT_MESSAGES = {
+  ["sso-required"] = "Must login via SSO",
+  ["member-disabled-over-limit"] = "Organization over member limit",
+  ["sudo-required"] = "Account verification required.",
+  ["email-verification-required"] = "Email verification required.",
+  ["2fa-required"] = "Organization requires two-factor authentication to be enabled",
+  ["superuser-required"] = "Superuser required",
+  ["parameter-validation-error"] = "Invalid parameters",
+}
+
+local function reason(status)
+  return REASONS[status] or "Unknown"
+end
+
+-- Each shape returns body, content type and extra headers for a status.
+local SHAPES = {}
+
+function SHAPES.detail_string(req, status)
+  local detail = req:arg("detail") or DEFAULT_DETAILS[status] or ("Fake error " .. status)
+  return json.encode({ detail = detail }), "application/json"
+end
+
+function SHAPES.detail_object(req)
+  local code = req:arg("code") or "sso-required"
+  local extra = {}
+  if code == "sso-required" then extra.loginUrl = req.origin .. "/auth/login/acme/" end
+  return json.encode({ detail = {
+    code = code,
+    message = req:arg("detail") or DETAIL_OBJECT_MESSAGES[code] or "Error",
+    extra = extra,
+  } }), "application/json"
+end
+
+function SHAPES.field_errors()
+  return json.encode({
+    version = json.array({ "This field is required." }),
+    projects = json.array({ "Invalid project slugs" }),
+  }), "application/json"
+end
+
+-- A 410 brownout of a deprecated endpoint.
+function SHAPES.message()
+  return json.encode({ message = "This API no longer exists." }), "application/json", {
+    ["X-Sentry-Deprecation-Date"] = "2024-01-01T00:00:00Z",
+    ["X-Sentry-Replacement-Endpoint"] = "/api/0/organizations/{organization_id_or_slug}/events/",
+  }
+end
+
+function SHAPES.bare_string(req)
+  return json.encode(req:arg("detail") or "Some text"), "application/json"
+end
+
+-- What a proxy in front of Sentry sends: nginx's own error page.
+function SHAPES.html(_, status)
+  local title = status .. " " .. reason(status)
+  return "<html>\r\n<head><title>" .. title .. "</title></head>\r\n<body>\r\n<center><h1>"
+    .. title .. "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+    "text/html"
+end
+
+function SHAPES.error_id()
+  return json.encode({ detail = "Internal Error", errorId = "abc123" }), "application/json"
+end
+
+function SHAPES.empty()
+  return nil
+end
+
+local function send_shaped(req, status, shape, headers)
+  local build = SHAPES[shape]
+  if not build then
+    respond.bad_request("Unknown shape " .. tostring(shape) .. ".")
+  end
+  local body, content_type, shape_headers = build(req, status)
+  headers = headers or {}
+  for name, value in pairs(shape_headers or {}) do headers[name] = value end
+  if req:arg("retry_after") then headers["Retry-After"] = req:arg("retry_after") end
+  return respond.raw(status, body, req:arg("content_type") or content_type, headers)
+end
+
+local function status_arg(req, name, default)
+  local status = req:number_arg(name, default)
+  if status < 200 or status > 599 or status ~= math.floor(status) then
+    respond.bad_request("Invalid status " .. tostring(req:arg(name)) .. ".")
+  end
+  return status
+end
+
+-- ANY /api/0/fake/echo/...: the request as the server received it.
+function control.echo(req)
+  local headers = {}
+  for name, value in pairs(ngx.req.get_headers(0, true)) do
+    local lower = name:lower()
+    -- Names differing only in case end up in one list.
+    if headers[lower] == nil then
+      headers[lower] = value
+    else
+      local merged = type(headers[lower]) == "table" and headers[lower] or { headers[lower] }
+      for _, v in ipairs(type(value) == "table" and value or { value }) do merged[#merged + 1] = v end
+      headers[lower] = merged
+    end
+  end
+  return respond.json(200, {
+    method = req.method,
+    uri = ngx.var.request_uri,
+    path = req.path,
+    args = req.args,
+    headers = headers,
+    body = req:body() or json.null,
+  })
+end
+
+-- ANY /api/0/fake/status/{code}/?shape=S[&detail=][&code=][&content_type=][&retry_after=]
+function control.status(req, code)
+  local status = tonumber(code)
+  if status < 200 or status > 599 then respond.bad_request("Invalid status " .. code .. ".") end
+  return send_shaped(req, status, req:arg("shape") or "detail_string")
+end
+
+local function record(key, status, arrived)
+  state.record(key, {
+    time = arrived,
+    method = ngx.req.get_method(),
+    status = status,
+    uri = ngx.var.request_uri,
+    connection = tonumber(ngx.var.connection),
+  })
+end
+
+local function flaky_headers(req, now)
+  local headers = {}
+  local retry_after = req:number_arg("retry_after")
+  if retry_after then
+    headers["Retry-After"] = req:arg("retry_after_date") == "1"
+      and ngx.http_time(math.floor(now + retry_after)) or req:arg("retry_after")
+  end
+  local reset_in = req:number_arg("reset_in")
+  local remaining = req:number_arg("remaining")
+  if reset_in or remaining then
+    headers["X-Sentry-Rate-Limit-Limit"] = req:number_arg("limit", 40)
+    headers["X-Sentry-Rate-Limit-Remaining"] = remaining or 0
+    headers["X-Sentry-Rate-Limit-Reset"] = math.floor(now) + (reset_in or 1)
+  end
+  return headers
+end
+
+-- ANY /api/0/fake/flaky/{key}/?fail=N&status=S[&shape=][&retry_after=SECS]
+--   [&retry_after_date=1][&reset_in=SECS][&remaining=N][&limit=N]
+-- The first N requests for key fail with S, later ones succeed.
+function control.flaky(req, key)
+  local arrived = ratelimit.now()
+  local attempt = state.incr("flaky:" .. key)
+  local failing = attempt <= req:number_arg("fail", 1)
+  local status = failing and status_arg(req, "status", 503) or 200
+  record(key, status, arrived)
+
+  if not failing then return respond.json(200, { ok = true, attempt = attempt }) end
+  local headers = flaky_headers(req, arrived)
+  if status == 429 and not req:arg("shape") then
+    return respond.raw(429, json.encode({ detail = respond.rate_limit_detail(40, 1) }),
+      "text/html", headers)
+  end
+  return send_shaped(req, status, req:arg("shape") or "detail_string", headers)
+end
+
+-- ANY /api/0/fake/limited/{key}/?limit=N&window=W: a fixed-window limiter.
+function control.limited(req, key)
+  local arrived = ratelimit.now()
+  local limit = math.max(math.floor(req:number_arg("limit", 10)), 0)
+  local window = math.max(math.floor(req:number_arg("window", 1)), 1)
+  local count, reset = ratelimit.hit("limited:" .. key, window)
+  local remaining = math.max(limit - count, 0)
+  local status = count > limit and 429 or 200
+  record(key, status, arrived)
+
+  ratelimit.set_headers(limit, remaining, reset)
+  if status == 429 then
+    return respond.raw(429, json.encode({ detail = respond.rate_limit_detail(limit, window) }),
+      "text/html")
+  end
+  return respond.json(200, { ok = true, count = count, remaining = remaining })
+end
+
+-- GET /api/0/fake/slow/?ms=N, or ?body_ms=N to stall in the middle of the body.
+function control.slow(req)
+  local body_ms = req:number_arg("body_ms")
+  if body_ms then
+    ngx.header["Content-Type"] = "application/json"
+    ngx.print('{"part":1,')
+    ngx.flush(true)
+    ngx.sleep(body_ms / 1000)
+    ngx.print('"done":true}')
+    return
+  end
+  local ms = req:number_arg("ms", 0)
+  ngx.sleep(ms / 1000)
+  return respond.json(200, { ok = true, slept_ms = ms })
+end
+
+-- GET /api/0/fake/items/?total=N: N tiny items, paginated like Sentry lists.
+function control.items(req)
+  local total = math.max(math.floor(req:number_arg("total", 1000)), 0)
+  return respond.json(200, pagination.paginate(req.origin, req.args, total, function(i)
+    return { id = tostring(i), n = i }
+  end))
+end
+
+-- GET /api/0/fake/chunked/?chunks=N: a JSON array sent piece by piece, with
+-- chunked transfer encoding because the length is not known up front.
+function control.chunked(req)
+  local chunks = math.max(math.floor(req:number_arg("chunks", 5)), 0)
+  ngx.header["Content-Type"] = "application/json"
+  ngx.print("[")
+  ngx.flush(true)
+  for i = 1, chunks do
+    ngx.print((i > 1 and "," or "") .. json.encode({ chunk = i, data = string.rep("x", 32) }))
+    ngx.flush(true)
+    ngx.sleep(0.002)
+  end
+  ngx.print("]")
+end
+
+local MAX_BIG_BYTES = 64 * 1024 * 1024
+
+-- GET /api/0/fake/big/?bytes=N: {"data":"xxx..."}, exactly N bytes (N >= 11).
+function control.big(req)
+  local bytes = math.min(math.max(math.floor(req:number_arg("bytes", 1024 * 1024)), 11), MAX_BIG_BYTES)
+  local wrapper_open, wrapper_close = '{"data":"', '"}'
+  local filler = bytes - #wrapper_open - #wrapper_close
+  return respond.raw(200, wrapper_open .. string.rep("x", filler) .. wrapper_close,
+    "application/json")
+end
+
+function control.invalid_json()
+  return respond.raw(200, '{"detail": "this body is cut sho', "application/json")
+end
+
+function control.text()
+  return respond.raw(200, "This is plain text, not JSON.\n", "text/plain")
+end
+
+-- Sentry's ProjectMoved: a 302 whose body says where the resource went.
+function control.moved(req)
+  local location = req.origin .. "/api/0/fake/echo/moved-target/"
+  return respond.json(302, { detail = {
+    code = "resource-moved",
+    message = "Resource has been moved",
+    extra = { url = location, slug = "moved-target" },
+  } }, { Location = location })
+end
+
+-- A redirect to another origin (localhost instead of 127.0.0.1): a client must
+-- not carry the token there. The scheme stays, so it works on the TLS port too.
+function control.redirect_offsite(req)
+  local status = status_arg(req, "status", 302)
+  local location = string.format("%s://localhost:%s/api/0/fake/echo/", ngx.var.scheme,
+    ngx.var.server_port)
+  return respond.json(status, { location = location }, { Location = location })
+end
+
+function control.huge_header(req)
+  local bytes = math.max(math.floor(req:number_arg("bytes", 10 * 1024)), 1)
+  return respond.json(200, { ok = true, bytes = bytes }, { ["X-Fake-Huge"] = string.rep("h", bytes) })
+end
+
+-- Well-formed header lines with values no parser should trust; with ?raw=1 a
+-- response whose header section is not HTTP at all.
+function control.garbage_header(req)
+  if req:arg("raw") == "1" then
+    local socket = assert(ngx.req.socket(true))
+    socket:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      .. "this line has no colon\r\n\1\2\255: binary\r\nContent-Length: 2\r\n\r\n{}")
+    return
+  end
+  return respond.json(200, { ok = true }, {
+    ["X-Sentry-Rate-Limit-Limit"] = "lots",
+    ["X-Sentry-Rate-Limit-Remaining"] = "-5",
+    ["X-Sentry-Rate-Limit-Reset"] = "soon",
+    ["X-Sentry-Rate-Limit-ConcurrentLimit"] = "1e999",
+    ["X-Sentry-Rate-Limit-ConcurrentRemaining"] = "0x10",
+    ["Retry-After"] = "whenever",
+    ["Link"] = '<broken; rel="next"; results=maybe, <>; cursor=',
+    ["X-Fake-Binary"] = "\128\254\255 value",
+  })
+end
+
+-- Closes the connection without sending anything (nginx's special 444).
+function control.close()
+  return ngx.exit(444)
+end
+
+-- Promises more body than it sends, then hangs up.
+function control.truncated()
+  ngx.header["Content-Type"] = "application/json"
+  ngx.header["Content-Length"] = 1000
+  ngx.print('{"partial": "only part of the promised body')
+  ngx.flush(true)
+  return ngx.exit(444)
+end
+
+-- GET /api/0/fake/concurrency/?ms=N: holds the request so overlaps show up in
+-- /__fake/stats (max_in_flight).
+function control.concurrency(req)
+  local in_flight = state.in_flight()
+  ngx.sleep(req:number_arg("ms", 100) / 1000)
+  return respond.json(200, { in_flight_at_start = in_flight, max_in_flight = state.max_in_flight() })
+end
+
+return control
