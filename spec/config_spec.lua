@@ -362,6 +362,17 @@ describe("sentry.config", function()
       assert.same({}, warnings)
     end)
 
+    it("treats another port as another server", function()
+      local _, warnings = load({ token = ORG_TOKEN, base_url = "https://acme.example.com:8443" })
+      assert.truthy(warning_matching(warnings, "but opts.base_url is https://acme.example.com:8443;"))
+    end)
+
+    it("does not show a password in a conflicting URL", function()
+      env.SENTRY_URL = "https://me:hunter2@other.example.com"
+      local _, warnings = load({ token = ORG_TOKEN })
+      assert.truthy(warning_matching(warnings, "but SENTRY_URL is https://me:********@other.example.com;"))
+    end)
+
     it("gives way to explicit opts, with a warning", function()
       local settings, warnings = load({ token = ORG_TOKEN, base_url = "https://other.example.com",
         org = "other" })

@@ -334,10 +334,18 @@ end
 
 -- Scheme and host lowercased, no default port, no trailing "/" or "/api/0".
 local function normalize_url(url)
-  url = url:gsub("^(%a[%w+.%-]*://[^/]*)", string.lower)
-  url = url:gsub("^(https://[^/]*):443", "%1"):gsub("^(http://[^/]*):80", "%1")
-  url = url:gsub("/+$", ""):gsub("/api/0$", ""):gsub("/+$", "")
-  return url
+  local origin, path = url:match("^(%a[%w+.%-]*://[^/]*)(.*)$")
+  if not origin then
+    return url
+  end
+  origin = origin:lower():gsub("^(https://.*):443$", "%1"):gsub("^(http://.*):80$", "%1")
+  path = path:gsub("/+$", ""):gsub("/api/0$", ""):gsub("/+$", "")
+  return origin .. path
+end
+
+-- "http://user:secret@proxy:3128" -> "http://user:********@proxy:3128"
+local function hide_url_password(url)
+  return (url:gsub("^(%a[%w+.%-]*://[^/@:]*:)[^/@]*@", "%1" .. MASK .. "@"))
 end
 
 local function is_sentry_io(url)
@@ -410,7 +418,8 @@ local function resolve_url(opts, env, files, found_token, values, sources, warni
     if conflict then
       local given = sources.base_url or sources.region
       warnings[#warnings + 1] = "the org auth token from " .. found_token.from .. " belongs to "
-        .. token_url.value .. ", but " .. given .. " is " .. (opts.base_url or opts.region)
+        .. token_url.value .. ", but " .. given .. " is "
+        .. hide_url_password(opts.base_url or opts.region)
         .. "; using " .. given .. " because it was given explicitly"
     end
     return
@@ -420,7 +429,7 @@ local function resolve_url(opts, env, files, found_token, values, sources, warni
   values.base_url, sources.base_url = chosen.value, chosen.from
   if token_url and configured and normalize_url(token_url.value) ~= normalize_url(configured.value) then
     warnings[#warnings + 1] = "the org auth token from " .. found_token.from .. " belongs to "
-      .. token_url.value .. ", but " .. configured.from .. " is " .. configured.value
+      .. token_url.value .. ", but " .. configured.from .. " is " .. hide_url_password(configured.value)
       .. "; using the token's URL"
   end
 end
@@ -569,11 +578,6 @@ function config.resolve(opts)
     warnings[i] = token.scrub(warning)
   end
   return values, warnings, sources
-end
-
--- "http://user:secret@proxy:3128" -> "http://user:********@proxy:3128"
-local function hide_url_password(url)
-  return (url:gsub("^(%a[%w+.%-]*://[^/@:]*:)[^/@]*@", "%1" .. MASK .. "@"))
 end
 
 --- Describes the configuration for display: what is used, and from where.
