@@ -167,7 +167,7 @@ describe("sentry.config", function()
   before_each(function()
     root = make_temp_dir()
     home = root .. "/home"
-    project = root .. "/work/app"
+    project = root .. "/code/app"
     cwd = project .. "/src/deep"
     mkdir(home)
     mkdir(cwd)
@@ -303,12 +303,12 @@ describe("sentry.config", function()
 
   describe("the project file search", function()
     it("finds the file in a parent directory", function()
-      write_file(root .. "/work/.sentryclirc", "[defaults]\norg = work-org\n")
-      assert.equal(root .. "/work/.sentryclirc [defaults] org", load().org.from)
+      write_file(root .. "/code/.sentryclirc", "[defaults]\norg = code-org\n")
+      assert.equal(root .. "/code/.sentryclirc [defaults] org", load().org.from)
     end)
 
     it("takes the nearest file", function()
-      write_file(root .. "/work/.sentryclirc", "[defaults]\norg = work-org\n")
+      write_file(root .. "/code/.sentryclirc", "[defaults]\norg = code-org\n")
       write_file(project .. "/src/.sentryclirc", "[defaults]\norg = src-org\n")
       assert.equal("src-org", load().org.value)
     end)
@@ -607,7 +607,7 @@ describe("sentry.config in a child process", function()
   before_each(function()
     root = make_temp_dir()
     home = root .. "/home"
-    project = root .. "/work/app"
+    project = root .. "/code/app"
     cwd = project .. "/src/deep"
     mkdir(home)
     mkdir(cwd)
