@@ -587,7 +587,11 @@ describe("sentry.config in a child process", function()
       "LUA_PATH=" .. quote(repo_root .. "/lua/?.lua;" .. repo_root .. "/lua/?/init.lua;;"),
     }
     if with_core then
-      assignments[#assignments + 1] = "LUA_CPATH=" .. quote(repo_root .. "/lua/?.so;;")
+      -- the same C core this interpreter loaded (test runs build one per Lua version)
+      local cpath = package.cpath:gsub("[^;]+", function(entry)
+        return entry:sub(1, 1) == "/" and entry or repo_root .. "/" .. entry:gsub("^%./", "")
+      end)
+      assignments[#assignments + 1] = "LUA_CPATH=" .. quote(cpath)
     end
     for name, value in pairs(variables) do
       assignments[#assignments + 1] = name .. "=" .. quote(value)
