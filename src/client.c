@@ -184,12 +184,12 @@ static int opt_boolean(lua_State *L, int opts, const char *field) {
       return luaL_error(L, "libcurl refused option %s", #option);                 \
   } while (0)
 
-/* core.new_handle{ token=, user_agent=, ca_file=, proxy=, insecure=, connect_timeout=,
- *                  max_body_bytes= } */
+/* core.new_handle{ token=, user_agent=, ca_file=, proxy=, proxy_username=, proxy_password=,
+ *                  insecure=, connect_timeout=, max_body_bytes= } */
 static int handle_new(lua_State *L) {
   static const char prefix[] = "Authorization: Bearer ";
   size_t token_len = 0, line_len;
-  const char *token, *user_agent, *ca_file, *proxy;
+  const char *token, *user_agent, *ca_file, *proxy, *proxy_username, *proxy_password;
   double connect_timeout, max_body;
   sentry_handle *h;
 
@@ -198,6 +198,8 @@ static int handle_new(lua_State *L) {
   user_agent = opt_string(L, 1, "user_agent", NULL);
   ca_file = opt_string(L, 1, "ca_file", NULL);
   proxy = opt_string(L, 1, "proxy", NULL);
+  proxy_username = opt_string(L, 1, "proxy_username", NULL);
+  proxy_password = opt_string(L, 1, "proxy_password", NULL);
   connect_timeout = opt_number(L, 1, "connect_timeout", 10);
   max_body = opt_number(L, 1, "max_body_bytes", 64.0 * 1024 * 1024);
   if (token == NULL || token_len == 0) return luaL_error(L, "option 'token' is required");
@@ -242,6 +244,8 @@ static int handle_new(lua_State *L) {
   if (user_agent != NULL) SET(CURLOPT_USERAGENT, user_agent);
   if (ca_file != NULL) SET(CURLOPT_CAINFO, ca_file);
   if (proxy != NULL) SET(CURLOPT_PROXY, proxy);
+  if (proxy_username != NULL) SET(CURLOPT_PROXYUSERNAME, proxy_username);
+  if (proxy_password != NULL) SET(CURLOPT_PROXYPASSWORD, proxy_password);
   if (opt_boolean(L, 1, "insecure")) {
     SET(CURLOPT_SSL_VERIFYPEER, 0L);
     SET(CURLOPT_SSL_VERIFYHOST, 0L);

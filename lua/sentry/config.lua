@@ -52,11 +52,17 @@ local MASK = "********"
 -- Options that steer loading rather than configure the client.
 local LOADER_OPTIONS = { config = true, env = true, home = true, cwd = true }
 
+-- Every option `sentry.new` takes, with its Lua type: the one list of them.
 local OPTION_TYPES = {
   token = "string", base_url = "string", region = "string", org = "string",
   project = "string", proxy = "string", proxy_username = "string",
   proxy_password = "string", insecure = "boolean", max_retries = "number",
   config = "boolean", env = "function", home = "string", cwd = "string",
+  timeout = "number", connect_timeout = "number", max_retry_wait = "number",
+  backoff_base = "number", backoff_factor = "number", backoff_cap = "number",
+  retry_unsafe = "boolean", sleep = "function", user_agent = "string", ca_file = "string",
+  allow_http = "boolean", check_scopes = "boolean", hooks = "table", log = "function",
+  max_body_bytes = "number",
 }
 
 -- Files already warned about for loose permissions, in this process.
@@ -358,7 +364,9 @@ local function check_option_types(opts)
     local expected = OPTION_TYPES[field]
     local actual = type(value)
     local allowed = actual == expected or (field == "token" and value == false)
-    if expected and not allowed then
+    if not expected then
+      error("unknown option '" .. tostring(field) .. "'", 4)
+    elseif not allowed then
       error("option '" .. field .. "' must be a " .. expected .. ", got " .. actual, 4)
     end
   end

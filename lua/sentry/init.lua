@@ -34,29 +34,13 @@ setmetatable(sentry, {
   end,
 })
 
---- Options and the Lua types they accept; anything else raises.
-local OPTION_TYPES = {
-  token = "string", base_url = "string", region = "string", org = "string", project = "string",
-  timeout = "number", connect_timeout = "number", max_retries = "number", max_retry_wait = "number",
-  backoff_base = "number", backoff_factor = "number", backoff_cap = "number",
-  retry_unsafe = "boolean", sleep = "function", user_agent = "string", ca_file = "string",
-  proxy = "string", insecure = "boolean", allow_http = "boolean", check_scopes = "boolean",
-  hooks = "table", log = "function", max_body_bytes = "number", config = "boolean",
-  env = "function", home = "string", cwd = "string",
-}
+local HOOKS = { "on_request", "on_response", "on_retry" }
 
-local function check_option_types(opts)
-  for name, value in pairs(opts) do
-    local expected = OPTION_TYPES[name]
-    if not expected then
-      error(string.format("sentry.new: unknown option '%s'", tostring(name)), 3)
-    end
-    if type(value) ~= expected then
-      error(string.format("sentry.new: option '%s' must be a %s, got %s", name, expected, type(value)), 3)
-    end
-  end
-  for _, hook in ipairs { "on_request", "on_response", "on_retry" } do
-    if opts.hooks and opts.hooks[hook] ~= nil and type(opts.hooks[hook]) ~= "function" then
+-- Option types are checked by sentry.config (the one list of options); the
+-- hooks table's contents are the client's own business.
+local function check_hooks(hooks)
+  for _, hook in ipairs(HOOKS) do
+    if hooks and hooks[hook] ~= nil and type(hooks[hook]) ~= "function" then
       error("sentry.new: hooks." .. hook .. " must be a function", 3)
     end
   end
@@ -105,7 +89,7 @@ end
 function sentry.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("sentry.new expects a table of options", 2) end
   opts = opts or {}
-  check_option_types(opts)
+  check_hooks(opts.hooks)
   local log = opts.log or default_log
   local values, warnings = config.resolve(opts)
   if not values then return nil, errors.invalid(warnings) end
@@ -132,6 +116,7 @@ function sentry.new(opts)
   if values.user_agent then user_agent = user_agent .. " " .. values.user_agent end
   local created, handle = pcall(core.new_handle, {
     token = values.token, user_agent = user_agent, ca_file = values.ca_file, proxy = values.proxy,
+    proxy_username = values.proxy_username, proxy_password = values.proxy_password,
     insecure = values.insecure, connect_timeout = values.connect_timeout or 10,
     max_body_bytes = values.max_body_bytes,
   })
