@@ -207,9 +207,9 @@ function Client:_send(method, target, headers, body, timeout, key, known)
         err = errors.new { kind = TRANSPORT_KIND[code] or "network", code = code, method = method, url = target,
           detail = token.scrub(message) .. (TRANSPORT_HINT[code] or ""), attempts = attempts }
       end
-      if err and action ~= "done" then
+      if err and action ~= "done" and err.kind == "rate_limited" then
         err.retry_after = wait
-        if action == "too_long" and err.kind == "rate_limited" then
+        if action == "too_long" then
           err.detail = (err.detail and err.detail .. "; " or "")
             .. string.format("the server asks to wait %.1f s, more than max_retry_wait", wait)
         end
