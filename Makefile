@@ -47,7 +47,7 @@ test: $(CORE)
 test-all:
 	tools/run-tests $(LUAS)
 
-demo: all
+demo: build
 	tools/demo
 
 lint:

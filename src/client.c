@@ -353,15 +353,25 @@ static void set_number(lua_State *L, const char *field, double value) {
   lua_setfield(L, -2, field);
 }
 
+/* Counts and epoch seconds read as integers on Lua 5.3+ when they are whole. */
+static void set_count(lua_State *L, const char *field, double value) {
+  if (value == (double)(lua_Integer)value) {
+    lua_pushinteger(L, (lua_Integer)value);
+  } else {
+    lua_pushnumber(L, value);
+  }
+  lua_setfield(L, -2, field);
+}
+
 static void push_rate_limit(lua_State *L, const sentry_rate_limit *rl) {
   lua_createtable(L, 0, 5);
-  if (rl->present & SENTRY_RL_LIMIT) set_number(L, "limit", rl->limit);
-  if (rl->present & SENTRY_RL_REMAINING) set_number(L, "remaining", rl->remaining);
-  if (rl->present & SENTRY_RL_RESET) set_number(L, "reset", rl->reset);
+  if (rl->present & SENTRY_RL_LIMIT) set_count(L, "limit", rl->limit);
+  if (rl->present & SENTRY_RL_REMAINING) set_count(L, "remaining", rl->remaining);
+  if (rl->present & SENTRY_RL_RESET) set_count(L, "reset", rl->reset);
   if (rl->present & SENTRY_RL_CONCURRENT_LIMIT)
-    set_number(L, "concurrent_limit", rl->concurrent_limit);
+    set_count(L, "concurrent_limit", rl->concurrent_limit);
   if (rl->present & SENTRY_RL_CONCURRENT_REMAINING)
-    set_number(L, "concurrent_remaining", rl->concurrent_remaining);
+    set_count(L, "concurrent_remaining", rl->concurrent_remaining);
 }
 
 static int push_transport_error(lua_State *L, sentry_handle *h, CURLcode rc) {
