@@ -141,8 +141,11 @@ local function render_config(prefix, port, tls_port, cert, key)
   end))
 end
 
+-- A process that exited but was not reaped yet (a zombie) counts as gone:
+-- nginx's master is reparented to init, which may reap it only seconds later.
 local function is_alive(pid)
-  return pid ~= nil and run("kill -0 " .. pid .. " 2>/dev/null")
+  return pid ~= nil and run("kill -0 " .. pid .. " 2>/dev/null && ! ps -o stat= -p " .. pid
+    .. " | grep -q '^Z'")
 end
 
 local function nginx_pid(prefix)
@@ -198,8 +201,10 @@ local function start_watchdog(prefix, nginx)
   local lua_pid = trim(capture("echo $PPID"))
   local script = string.format(
     "while kill -0 %s && kill -0 %d; do sleep 0.2; done 2>/dev/null; "
-    .. "if [ -f %s ]; then kill -TERM %d; sleep 1; rm -rf %s; fi",
-    lua_pid, nginx, quote(prefix .. "/.fake-sentry"), nginx, quote(prefix))
+    .. "if [ -f %s ]; then kill -TERM %d; i=0; "
+    -- nginx removes its pid file as it exits.
+    .. "while [ -f %s ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -rf %s; fi",
+    lua_pid, nginx, quote(prefix .. "/.fake-sentry"), nginx, quote(prefix .. "/nginx.pid"), quote(prefix))
   run("nohup sh -c " .. quote(script) .. " >/dev/null 2>&1 </dev/null &")
 end
 

@@ -119,26 +119,33 @@ local function status_arg(req, name, default)
   return status
 end
 
--- ANY /api/0/fake/echo/...: the request as the server received it.
-function control.echo(req)
+-- Request headers in the order received, names in lower case; a repeated
+-- name (in any case) gives a list of its values.
+local function received_headers()
   local headers = {}
-  for name, value in pairs(ngx.req.get_headers(0, true)) do
-    local lower = name:lower()
-    -- Names differing only in case end up in one list.
-    if headers[lower] == nil then
-      headers[lower] = value
+  local raw = ngx.req.raw_header()
+  for name, value in raw:gmatch("\n([^:\r\n]+):[ \t]*([^\r\n]*)") do
+    name = name:lower()
+    local seen = headers[name]
+    if seen == nil then
+      headers[name] = value
+    elseif type(seen) == "table" then
+      seen[#seen + 1] = value
     else
-      local merged = type(headers[lower]) == "table" and headers[lower] or { headers[lower] }
-      for _, v in ipairs(type(value) == "table" and value or { value }) do merged[#merged + 1] = v end
-      headers[lower] = merged
+      headers[name] = json.array({ seen, value })
     end
   end
+  return headers
+end
+
+-- ANY /api/0/fake/echo/...: the request as the server received it.
+function control.echo(req)
   return respond.json(200, {
     method = req.method,
     uri = ngx.var.request_uri,
     path = req.path,
     args = req.args,
-    headers = headers,
+    headers = received_headers(),
     body = req:body() or json.null,
   })
 end
@@ -190,7 +197,7 @@ function control.flaky(req, key)
   if not failing then return respond.json(200, { ok = true, attempt = attempt }) end
   local headers = flaky_headers(req, arrived)
   if status == 429 and not req:arg("shape") then
-    return respond.raw(429, json.encode({ detail = respond.rate_limit_detail(40, 1) }),
+    return respond.raw(429, json.encode({ detail = respond.rate_limit_detail(req:number_arg("limit", 40), 1) }),
       "text/html", headers)
   end
   return send_shaped(req, status, req:arg("shape") or "detail_string", headers)

@@ -15,7 +15,11 @@ end
 function respond.raw(status, body, content_type, headers)
   ngx.status = status
   set_headers(headers)
-  if status == 204 or status == 304 or body == nil then
+  if status == 204 or status == 304 then
+    -- These must not even say "Content-Length: 0".
+    return ngx.send_headers()
+  end
+  if body == nil then
     ngx.header["Content-Length"] = 0
     return ngx.send_headers()
   end
