@@ -28,11 +28,38 @@ describe("sentry.scopes", function()
   end)
 
   describe("describe", function()
-    it("uses Sentry's own wording", function()
-      assert.equal("Read access to organization details.", scopes.describe("org:read"))
-      assert.equal("Read, write, and admin access to events.", scopes.describe("event:admin"))
-      assert.equal("Read, write, and admin access to project releases.",
+    it("describes org:read by what it lets a token read", function()
+      assert.equal("Read organization data, members, and settings", scopes.describe("org:read"))
+    end)
+
+    it("describes the other classic scopes in the same style", function()
+      assert.equal("Read and write organization data and settings", scopes.describe("org:write"))
+      assert.equal("Read, write, and delete issues and events", scopes.describe("event:admin"))
+      assert.equal("Read and write releases, deploys, and release files",
         scopes.describe("project:releases"))
+      local classic = {
+        "org:read", "org:write", "org:admin", "org:integrations",
+        "member:read", "member:write", "member:admin",
+        "team:read", "team:write", "team:admin",
+        "project:read", "project:write", "project:admin", "project:releases",
+        "event:read", "event:write", "event:admin",
+      }
+      assert.equal(17, #classic)
+      for _, scope in ipairs(classic) do
+        local description = scopes.describe(scope)
+        assert.is_truthy(description:find("^Read"), scope)
+        assert.is_nil(description:find("%.$"), scope)
+        assert.is_nil(description:find("access to", 1, true), scope)
+      end
+    end)
+
+    it("keeps every description to one short line", function()
+      for _, scope in ipairs(scopes.ALL) do
+        local description = scopes.describe(scope)
+        assert.is_true(#description <= 90, scope)
+        assert.is_nil(description:find("\n"), scope)
+        assert.is_nil(description:find("%.$"), scope)
+      end
     end)
 
     it("returns nil and an error naming an unknown scope", function()

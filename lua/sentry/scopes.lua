@@ -8,36 +8,36 @@
 
 local scopes = {}
 
--- Descriptions are Sentry's own wording (SENTRY_SCOPE_SETS in its server
--- settings); `org:ci` has none there, so it gets ours.
+-- Each description says what a token holding the scope may do. The 17 classic
+-- scopes (org, member, team, project and event, and project:releases) come
+-- first; the newer ones follow in the same style.
 local DESCRIPTIONS = {
-  ["org:read"] = "Read access to organization details.",
-  ["org:write"] = "Read and write access to organization details.",
-  ["org:admin"] = "Read, write, and admin access to organization details.",
-  ["org:integrations"] = "Read, write, and admin access to organization integrations.",
-  ["org:ci"] = "CI access for organization auth tokens: create releases and upload "
-    .. "source maps and debug files.",
-  ["member:invite"] = "Member invite access to organization members.",
-  ["member:read"] = "Read access to organization members.",
-  ["member:write"] = "Read and write access to organization members.",
-  ["member:admin"] = "Read, write, and admin access to organization members.",
-  ["team:read"] = "Read access to teams.",
-  ["team:write"] = "Read and write access to teams.",
-  ["team:admin"] = "Read, write, and admin access to teams.",
-  ["project:read"] = "Read access to projects.",
-  ["project:write"] = "Read and write access to projects.",
-  ["project:admin"] = "Read, write, and admin access to projects.",
-  ["project:releases"] = "Read, write, and admin access to project releases.",
-  ["project:distribution"] = "Access to app distribution and preprod artifacts.",
-  ["event:read"] = "Read access to events.",
-  ["event:write"] = "Read and write access to events.",
-  ["event:admin"] = "Read, write, and admin access to events.",
-  ["alerts:read"] = "Read alerts",
-  ["alerts:write"] = "Read and write alerts",
-  ["openid"] = "Confirms authentication status and provides basic information.",
-  ["profile"] = "Read personal information like name, avatar, date of joining etc. "
-    .. "Requires openid scope.",
-  ["email"] = "Read email address and verification status. Requires openid scope.",
+  ["org:read"] = "Read organization data, members, and settings",
+  ["org:write"] = "Read and write organization data and settings",
+  ["org:admin"] = "Read, write, and administer the organization, including deleting it",
+  ["org:integrations"] = "Read, write, and administer organization integrations",
+  ["member:read"] = "Read organization members",
+  ["member:write"] = "Read and write organization members and their invitations",
+  ["member:admin"] = "Read, write, and administer organization members, including removing them",
+  ["team:read"] = "Read teams and their members",
+  ["team:write"] = "Read and write teams and their membership",
+  ["team:admin"] = "Read, write, and administer teams, including deleting them",
+  ["project:read"] = "Read project data and settings",
+  ["project:write"] = "Read and write project data and settings",
+  ["project:admin"] = "Read, write, and administer projects, including deleting them",
+  ["project:releases"] = "Read and write releases, deploys, and release files",
+  ["event:read"] = "Read issues and events",
+  ["event:write"] = "Read and write issues and events: resolve, assign, and update them",
+  ["event:admin"] = "Read, write, and delete issues and events",
+
+  ["member:invite"] = "Invite members to the organization",
+  ["org:ci"] = "Create releases and upload source maps and debug files (organization auth tokens)",
+  ["project:distribution"] = "Access app distribution and preprod artifacts",
+  ["alerts:read"] = "Read alert rules",
+  ["alerts:write"] = "Read and write alert rules",
+  ["openid"] = "Confirm who is signed in (OAuth)",
+  ["profile"] = "Read the user's name, avatar, and join date (OAuth; needs openid)",
+  ["email"] = "Read the user's email address and its verification status (OAuth; needs openid)",
 }
 
 -- What each scope grants, itself included (Sentry's
@@ -102,7 +102,7 @@ function scopes.is_known(scope)
   return type(scope) == "string" and DESCRIPTIONS[scope] ~= nil
 end
 
---- Describe a scope in Sentry's words.
+--- Describe a scope in a short phrase.
 -- @param scope string, e.g. "org:read"
 -- @return the description, or nil and an error message for an unknown scope
 function scopes.describe(scope)
