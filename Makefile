@@ -24,7 +24,7 @@ HEADERS = $(wildcard src/*.h)
 BUILD = build/$(LUA)
 CORE = $(BUILD)/sentry/core.so
 
-.PHONY: all build test test-all demo deps lint clean valgrind asan endpoints docs bench fuzz
+.PHONY: all build test test-all demo deps lint clean valgrind asan endpoints docs bench fuzz soak
 
 all: lua/sentry/core.so
 
@@ -45,7 +45,7 @@ test: $(CORE)
 	tools/run-tests $(LUA)
 
 test-all:
-	tools/run-tests $(LUAS)
+	SENTRY_HOST_SUITES=1 tools/run-tests $(LUAS)
 
 demo: build
 	tools/demo
@@ -62,6 +62,21 @@ endpoints:
 valgrind: $(CORE)
 	SENTRY_TEST_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=tools/valgrind.supp" \
 	  tools/run-tests $(LUA)
+
+asan:
+	tools/asan
+
+fuzz:
+	fuzz/run $(FUZZ_SECONDS)
+
+soak: $(CORE)
+	bench/soak
+
+bench:
+	bench/run
+
+docs:
+	ldoc .
 
 clean:
 	rm -rf build lua/sentry/core.so doc
