@@ -720,6 +720,18 @@ describe("fake Sentry server", function()
       assert.is_true(wait_until(function() return not dir_exists(prefix) end, 5))
     end)
 
+    it("tries another port when the chosen one is taken", function()
+      -- The first port drawn is the one the spec's own server listens on.
+      local out = run_child("lua5.4", "local draws, random = 0, math.random "
+        .. "math.random = function(...) draws = draws + 1 "
+        .. "if draws == 1 then return " .. server.port .. " end return random(...) end "
+        .. "local s = require('fake_sentry').start() io.write(s.port, ' ', draws)")
+      local port, draws = out:match("^(%d+) (%d+)$")
+      assert.truthy(port, out)
+      assert.are_not.equal(server.port, tonumber(port))
+      assert.is_true(tonumber(draws) > 2)
+    end)
+
     it("stop() stops the server at once", function()
       local out = run_child("lua5.4", "local fake = require('fake_sentry') local s = fake.start() "
         .. "fake.stop() io.write(os.execute('kill -0 ' .. s.pid .. ' 2>/dev/null && ! ps -o stat= -p ' .. s.pid "

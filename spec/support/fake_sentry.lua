@@ -61,14 +61,17 @@ local function sleep(seconds)
 end
 
 -- The absolute path of spec/support/, found from this file's own path.
+local support_dir_cache
 local function support_dir()
+  if support_dir_cache then return support_dir_cache end
   local source = debug.getinfo(1, "S").source
   local dir = source:match("^@(.*)/fake_sentry%.lua$")
   if not dir then
     dir = source:match("^@fake_sentry%.lua$") and "." or "spec/support"
   end
   if dir:sub(1, 1) ~= "/" then dir = trim(capture("pwd")) .. "/" .. dir end
-  return (dir:gsub("/%./", "/"):gsub("/%.$", ""))
+  support_dir_cache = dir:gsub("/%./", "/"):gsub("/%.$", "")
+  return support_dir_cache
 end
 
 local function find_nginx()
@@ -198,9 +201,10 @@ end
 -- A backstop for exits that skip finalizers (Lua 5.1's os.exit, a crash, a
 -- kill): a shell that waits for this process to end and then stops nginx.
 local function start_watchdog(prefix, nginx)
-  local lua_pid = trim(capture("echo $PPID"))
+  local lua_pid = tonumber(trim(capture("echo $PPID")))
+  if not lua_pid then return end
   local script = string.format(
-    "while kill -0 %s && kill -0 %d; do sleep 0.2; done 2>/dev/null; "
+    "while kill -0 %d && kill -0 %d; do sleep 0.2; done 2>/dev/null; "
     .. "if [ -f %s ]; then kill -TERM %d; i=0; "
     -- nginx removes its pid file as it exits.
     .. "while [ -f %s ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -rf %s; fi",
