@@ -1,0 +1,474 @@
+#include "transfer.h"
+
+#include "headers.h"
+#include "ratelimit.h"
+#include "timeutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_HEADER_BLOCK (1024 * 1024)
+#define KEEP_BUFFER_BYTES (256 * 1024) /* larger buffers are freed after each request */
+
+/* --- buffers (filled by libcurl callbacks, which never touch Lua) --- */
+
+static int buffer_append(sentry_buffer *b, const char *data, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 16384;
+    char *grown;
+    while (cap < b->len + n) cap *= 2;
+    grown = realloc(b->data, cap);
+    if (grown == NULL) return 0;
+    b->data = grown;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, data, n);
+  b->len += n;
+  return 1;
+}
+
+static void buffer_release_if_large(sentry_buffer *b) {
+  if (b->cap > KEEP_BUFFER_BYTES) {
+    free(b->data);
+    b->data = NULL;
+    b->cap = 0;
+  }
+  b->len = 0;
+}
+
+static void buffer_free(sentry_buffer *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t count, void *userdata) {
+  sentry_transfer *t = userdata;
+  size_t n = size * count;
+  if (t->body.len + n > t->settings->max_body_bytes) {
+    t->body_too_large = 1;
+    return 0;
+  }
+  if (!buffer_append(&t->body, data, n)) {
+    t->out_of_memory = 1;
+    return 0;
+  }
+  return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t count, void *userdata) {
+  sentry_transfer *t = userdata;
+  size_t n = size * count;
+  /* A status line starts a new response (after a 1xx or a proxy's CONNECT reply):
+   * only the final response's headers are kept. */
+  if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) t->header_block.len = 0;
+  if (t->header_block.len + n > MAX_HEADER_BLOCK) {
+    t->headers_too_large = 1;
+    return 0;
+  }
+  if (!buffer_append(&t->header_block, data, n)) {
+    t->out_of_memory = 1;
+    return 0;
+  }
+  return n;
+}
+
+/* --- settings --- */
+
+static void wipe(char *secret) {
+  volatile char *p = secret;
+  while (p != NULL && *p) *p++ = 0;
+}
+
+/* Rejects bytes that would let a value break out of its header line. */
+static void check_header_safe(lua_State *L, const char *what, const char *s, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\r' || c == '\n' || c == '\0') {
+      luaL_error(L, "%s contains a line break or NUL byte at position %d", what, (int)i + 1);
+    }
+  }
+}
+
+static const char *opt_string(lua_State *L, int opts, const char *field, size_t *len) {
+  const char *s = NULL;
+  lua_getfield(L, opts, field);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option '%s' must be a string", field);
+    s = lua_tolstring(L, -1, len);
+  }
+  lua_pop(L, 1); /* the string stays alive in the options table */
+  return s;
+}
+
+static double opt_number(lua_State *L, int opts, const char *field, double fallback) {
+  double value = fallback;
+  lua_getfield(L, opts, field);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "option '%s' must be a number", field);
+    value = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  return value;
+}
+
+static char *copy_string(const char *s) {
+  char *copy;
+  if (s == NULL) return NULL;
+  copy = malloc(strlen(s) + 1);
+  if (copy != NULL) strcpy(copy, s);
+  return copy;
+}
+
+void sentry_settings_retain(sentry_settings *settings) { settings->refs++; }
+
+void sentry_settings_release(sentry_settings *s) {
+  if (s == NULL || --s->refs > 0) return;
+  if (s->share != NULL) curl_share_cleanup(s->share);
+  wipe(s->authorization);
+  wipe(s->proxy_password);
+  free(s->authorization);
+  free(s->user_agent);
+  free(s->ca_file);
+  free(s->proxy);
+  free(s->proxy_username);
+  free(s->proxy_password);
+  free(s);
+}
+
+/* The fields are validated before anything is allocated, so a raise leaks nothing. */
+sentry_settings *sentry_settings_new(lua_State *L, int index) {
+  static const char prefix[] = "Authorization: Bearer ";
+  size_t token_len = 0, line_len;
+  const char *token = opt_string(L, index, "token", &token_len);
+  const char *user_agent = opt_string(L, index, "user_agent", NULL);
+  const char *ca_file = opt_string(L, index, "ca_file", NULL);
+  const char *proxy = opt_string(L, index, "proxy", NULL);
+  const char *proxy_username = opt_string(L, index, "proxy_username", NULL);
+  const char *proxy_password = opt_string(L, index, "proxy_password", NULL);
+  double connect_timeout = opt_number(L, index, "connect_timeout", 10);
+  double max_body = opt_number(L, index, "max_body_bytes", 64.0 * 1024 * 1024);
+  sentry_settings *s;
+  int ok;
+
+  if (token == NULL || token_len == 0) luaL_error(L, "option 'token' is required");
+  check_header_safe(L, "token", token, token_len);
+  if (user_agent != NULL) check_header_safe(L, "user_agent", user_agent, strlen(user_agent));
+  if (!(connect_timeout > 0)) luaL_error(L, "option 'connect_timeout' must be positive");
+  if (!(max_body >= 1)) luaL_error(L, "option 'max_body_bytes' must be at least 1");
+  lua_getfield(L, index, "insecure");
+  ok = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+
+  s = calloc(1, sizeof *s);
+  if (s == NULL) return NULL;
+  s->refs = 1;
+  s->insecure = ok;
+  s->connect_timeout_ms = (long)(connect_timeout * 1000);
+  s->max_body_bytes = max_body > (double)SIZE_MAX ? SIZE_MAX : (size_t)max_body;
+  line_len = sizeof prefix - 1 + token_len;
+  s->authorization = malloc(line_len + 1);
+  s->share = curl_share_init();
+  ok = s->authorization != NULL && s->share != NULL;
+  if (ok) {
+    memcpy(s->authorization, prefix, sizeof prefix - 1);
+    memcpy(s->authorization + sizeof prefix - 1, token, token_len);
+    s->authorization[line_len] = '\0';
+    s->user_agent = copy_string(user_agent);
+    s->ca_file = copy_string(ca_file);
+    s->proxy = copy_string(proxy);
+    s->proxy_username = copy_string(proxy_username);
+    s->proxy_password = copy_string(proxy_password);
+    ok = (!user_agent || s->user_agent) && (!ca_file || s->ca_file) && (!proxy || s->proxy) &&
+         (!proxy_username || s->proxy_username) && (!proxy_password || s->proxy_password);
+  }
+  /* Single-threaded: no lock callbacks are needed for the share. */
+  if (ok) ok = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK &&
+               curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK &&
+               curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) == CURLSHE_OK;
+  if (!ok) {
+    sentry_settings_release(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* --- the easy handle --- */
+
+#define SET(option, value)                                                        \
+  do {                                                                            \
+    if (curl_easy_setopt(t->curl, option, value) != CURLE_OK)                     \
+      luaL_error(L, "libcurl refused option %s", #option);                        \
+  } while (0)
+
+void sentry_transfer_init(lua_State *L, sentry_transfer *t, sentry_settings *s) {
+  t->settings = s;
+  sentry_settings_retain(s);
+  t->curl = curl_easy_init();
+  if (t->curl == NULL) luaL_error(L, "libcurl could not create a handle");
+  SET(CURLOPT_SHARE, s->share);
+  SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_ERRORBUFFER, t->error);
+  SET(CURLOPT_WRITEFUNCTION, on_body);
+  SET(CURLOPT_WRITEDATA, (void *)t);
+  SET(CURLOPT_HEADERFUNCTION, on_header);
+  SET(CURLOPT_HEADERDATA, (void *)t);
+  SET(CURLOPT_PRIVATE, (void *)t);
+  SET(CURLOPT_ACCEPT_ENCODING, ""); /* every encoding this libcurl decodes, gzip included */
+  SET(CURLOPT_FOLLOWLOCATION, 0L);
+  SET(CURLOPT_TCP_KEEPALIVE, 1L);
+  SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  if (s->user_agent != NULL) SET(CURLOPT_USERAGENT, s->user_agent);
+  if (s->ca_file != NULL) SET(CURLOPT_CAINFO, s->ca_file);
+  if (s->proxy != NULL) SET(CURLOPT_PROXY, s->proxy);
+  if (s->proxy_username != NULL) SET(CURLOPT_PROXYUSERNAME, s->proxy_username);
+  if (s->proxy_password != NULL) SET(CURLOPT_PROXYPASSWORD, s->proxy_password);
+  if (s->insecure) {
+    SET(CURLOPT_SSL_VERIFYPEER, 0L);
+    SET(CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+}
+
+void sentry_transfer_cleanup(sentry_transfer *t) {
+  if (t->curl != NULL) curl_easy_cleanup(t->curl);
+  t->curl = NULL;
+  curl_slist_free_all(t->request_headers);
+  t->request_headers = NULL;
+  buffer_free(&t->body);
+  buffer_free(&t->header_block);
+  sentry_settings_release(t->settings);
+  t->settings = NULL;
+}
+
+static void check_method(lua_State *L, int index, const char *method, size_t len) {
+  size_t i;
+  if (len == 0 || len > 32) luaL_argerror(L, index, "not an HTTP method");
+  for (i = 0; i < len; i++) {
+    if (!sentry_is_tchar((unsigned char)method[i])) luaL_argerror(L, index, "not an HTTP method");
+  }
+}
+
+static void check_url(lua_State *L, const char *url, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)url[i];
+    if (c <= ' ' || c == 0x7f) {
+      luaL_error(L, "URL contains a space or control character at position %d", (int)i + 1);
+    }
+  }
+}
+
+static void append_header(lua_State *L, sentry_transfer *t, const char *line) {
+  struct curl_slist *grown = curl_slist_append(t->request_headers, line);
+  if (grown == NULL) luaL_error(L, "out of memory");
+  t->request_headers = grown;
+}
+
+/* Builds the request's header list into the transfer, so an error midway leaks nothing. */
+static void build_request_headers(lua_State *L, sentry_transfer *t, int headers) {
+  curl_slist_free_all(t->request_headers);
+  t->request_headers = NULL;
+  append_header(L, t, t->settings->authorization);
+  append_header(L, t, "Expect:");
+  if (lua_isnoneornil(L, headers)) return;
+  luaL_checktype(L, headers, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, headers) != 0) {
+    size_t name_len, value_len, i;
+    const char *name, *value;
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+      luaL_error(L, "header names and values must be strings");
+    }
+    name = lua_tolstring(L, -2, &name_len);
+    value = lua_tolstring(L, -1, &value_len);
+    if (name_len == 0) luaL_error(L, "header name is empty");
+    for (i = 0; i < name_len; i++) {
+      if (!sentry_is_tchar((unsigned char)name[i])) {
+        luaL_error(L, "header name '%s' has a character not allowed in a header name", name);
+      }
+    }
+    if (sentry_header_name_is(name, name_len, "authorization")) {
+      luaL_error(L, "the Authorization header is set from the client's token");
+    }
+    check_header_safe(L, "header value", value, value_len);
+    /* "Name:" alone would delete a default header; "Name;" sends it empty. */
+    lua_pushfstring(L, value_len ? "%s: %s" : "%s;", name, value);
+    append_header(L, t, lua_tostring(L, -1));
+    lua_pop(L, 2);
+  }
+}
+
+void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
+  size_t method_len, url_len, body_len = 0;
+  const char *method = luaL_checklstring(L, index, &method_len);
+  const char *url = luaL_checklstring(L, index + 1, &url_len);
+  const char *body = luaL_optlstring(L, index + 3, NULL, &body_len);
+  double timeout = luaL_optnumber(L, index + 4, 30);
+
+  check_method(L, index, method, method_len);
+  check_url(L, url, url_len);
+  if (!(timeout > 0)) luaL_argerror(L, index + 4, "timeout must be positive");
+  build_request_headers(L, t, index + 2);
+
+  SET(CURLOPT_URL, url);
+  SET(CURLOPT_HTTPHEADER, t->request_headers);
+  SET(CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
+  SET(CURLOPT_HTTPGET, 1L); /* clears the previous request's method and body */
+  SET(CURLOPT_NOBODY, 0L);
+  SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+  if (strcmp(method, "HEAD") == 0) {
+    SET(CURLOPT_NOBODY, 1L);
+  } else if (body != NULL || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+             strcmp(method, "PATCH") == 0) {
+    /* Copied: a multi transfer outlives the Lua call that started it. */
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    SET(CURLOPT_COPYPOSTFIELDS, body != NULL ? body : "");
+    if (strcmp(method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, method);
+  } else if (strcmp(method, "GET") != 0) {
+    SET(CURLOPT_CUSTOMREQUEST, method);
+  }
+  t->body.len = t->header_block.len = 0;
+  t->body_too_large = t->headers_too_large = t->out_of_memory = 0;
+  t->error[0] = '\0';
+}
+
+/* --- results --- */
+
+typedef struct {
+  lua_State *L;
+  int table;
+  sentry_rate_limit *rate_limit;
+} header_walk;
+
+static int push_header(void *userdata, const char *name, size_t name_len, const char *value,
+                       size_t value_len) {
+  header_walk *walk = userdata;
+  lua_State *L = walk->L;
+  char lower[128];
+  size_t i;
+  sentry_rate_limit_observe(walk->rate_limit, name, name_len, value, value_len);
+  if (name_len >= sizeof lower) return 0; /* no header we read is that long */
+  for (i = 0; i < name_len; i++) {
+    char c = name[i];
+    lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
+  }
+  lua_pushlstring(L, lower, name_len);
+  lua_pushvalue(L, -1);
+  lua_rawget(L, walk->table);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushlstring(L, value, value_len);
+  } else {
+    /* Repeated fields join with ", " (RFC 9110 5.3). */
+    lua_pushliteral(L, ", ");
+    lua_pushlstring(L, value, value_len);
+    lua_concat(L, 3);
+  }
+  lua_rawset(L, walk->table);
+  return 0;
+}
+
+static void set_number(lua_State *L, const char *field, double value) {
+  lua_pushnumber(L, value);
+  lua_setfield(L, -2, field);
+}
+
+/* Counts and epoch seconds read as integers on Lua 5.3+ when they are whole. */
+static void set_count(lua_State *L, const char *field, double value) {
+  if (value == (double)(lua_Integer)value) {
+    lua_pushinteger(L, (lua_Integer)value);
+  } else {
+    lua_pushnumber(L, value);
+  }
+  lua_setfield(L, -2, field);
+}
+
+static void push_rate_limit(lua_State *L, const sentry_rate_limit *rl) {
+  lua_createtable(L, 0, 5);
+  if (rl->present & SENTRY_RL_LIMIT) set_count(L, "limit", rl->limit);
+  if (rl->present & SENTRY_RL_REMAINING) set_count(L, "remaining", rl->remaining);
+  if (rl->present & SENTRY_RL_RESET) set_count(L, "reset", rl->reset);
+  if (rl->present & SENTRY_RL_CONCURRENT_LIMIT)
+    set_count(L, "concurrent_limit", rl->concurrent_limit);
+  if (rl->present & SENTRY_RL_CONCURRENT_REMAINING)
+    set_count(L, "concurrent_remaining", rl->concurrent_remaining);
+}
+
+static int push_transport_error(lua_State *L, sentry_transfer *t, CURLcode rc) {
+  const char *code;
+  const char *message = t->error[0] ? t->error : curl_easy_strerror(rc);
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: code = "timeout"; break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT: code = "connect"; break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+#if LIBCURL_VERSION_NUM < 0x073e00
+    case CURLE_SSL_CACERT:
+#endif
+    case CURLE_SSL_CACERT_BADFILE: code = "tls"; break;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL: code = "invalid"; break;
+    default: code = "network"; break;
+  }
+  if (t->body_too_large) {
+    code = "too_large";
+    message = "the response body is larger than max_body_bytes";
+  } else if (t->headers_too_large) {
+    code = "too_large";
+    message = "the response headers are larger than 1 MiB";
+  } else if (t->out_of_memory) {
+    code = "network";
+    message = "out of memory while receiving the response";
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, message);
+  lua_pushstring(L, code);
+  return 3;
+}
+
+int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
+  double received_at = sentry_wall_clock();
+  long status = 0;
+  sentry_rate_limit rate_limit;
+  header_walk walk;
+  curl_slist_free_all(t->request_headers);
+  t->request_headers = NULL;
+  if (rc != CURLE_OK) {
+    buffer_release_if_large(&t->body);
+    buffer_release_if_large(&t->header_block);
+    return push_transport_error(L, t, rc);
+  }
+  curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, (lua_Integer)status);
+  lua_setfield(L, -2, "status");
+  lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+  lua_setfield(L, -2, "body");
+  set_number(L, "received_at", received_at);
+
+  memset(&rate_limit, 0, sizeof rate_limit);
+  lua_createtable(L, 0, 16);
+  walk.L = L;
+  walk.table = lua_gettop(L);
+  walk.rate_limit = &rate_limit;
+  sentry_headers_each(t->header_block.data, t->header_block.len, push_header, &walk);
+  lua_setfield(L, -2, "headers");
+  sentry_rate_limit_finish(&rate_limit, received_at);
+  if (rate_limit.present) {
+    push_rate_limit(L, &rate_limit);
+    lua_setfield(L, -2, "rate_limit");
+  }
+  if (rate_limit.has_retry_after) set_number(L, "retry_after", rate_limit.retry_after);
+  if (rate_limit.has_date) set_number(L, "date", rate_limit.date);
+  buffer_release_if_large(&t->body);
+  buffer_release_if_large(&t->header_block);
+  return 1;
+}

@@ -1,0 +1,55 @@
+/* One HTTP exchange on a libcurl easy handle: options shared by a client's
+ * handles, the buffers libcurl fills, and turning the outcome into Lua values.
+ * Used by the blocking handle (client.c) and the multi engine (engine.c). */
+#ifndef SENTRY_TRANSFER_H
+#define SENTRY_TRANSFER_H
+
+#include "compat.h"
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+typedef struct {
+  char *data;
+  size_t len, cap;
+} sentry_buffer;
+
+/* What every easy handle of one client is configured with. Reference counted:
+ * the client and each of its engines hold one reference. */
+typedef struct {
+  int refs;
+  CURLSH *share;        /* one connection cache, DNS cache and TLS sessions per client */
+  char *authorization;  /* the bearer header line; wiped when freed */
+  char *user_agent, *ca_file, *proxy, *proxy_username, *proxy_password;
+  long connect_timeout_ms;
+  int insecure;
+  size_t max_body_bytes;
+} sentry_settings;
+
+typedef struct {
+  CURL *curl;
+  sentry_settings *settings;
+  struct curl_slist *request_headers; /* owned here: libcurl borrows it during the transfer */
+  sentry_buffer body;
+  sentry_buffer header_block;         /* the final response's raw header lines */
+  int body_too_large, headers_too_large, out_of_memory;
+  char error[CURL_ERROR_SIZE];
+} sentry_transfer;
+
+/* Reads the options table at `index` into new settings (raises on bad values). */
+sentry_settings *sentry_settings_new(lua_State *L, int index);
+void sentry_settings_retain(sentry_settings *settings);
+void sentry_settings_release(sentry_settings *settings);
+
+/* Creates the easy handle with the client's settings; raises on failure. */
+void sentry_transfer_init(lua_State *L, sentry_transfer *t, sentry_settings *settings);
+void sentry_transfer_cleanup(sentry_transfer *t);
+
+/* Sets up one request from the Lua arguments at method_index.. (method, url,
+ * headers, body, timeout); raises on arguments that cannot be sent safely. */
+void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int method_index);
+
+/* After the transfer: pushes the response table, or nil, message, code. */
+int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc);
+
+#endif
