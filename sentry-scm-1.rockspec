@@ -26,7 +26,8 @@ build = {
   type = "builtin",
   modules = {
     ["sentry.core"] = {
-      sources = { "src/client.c", "src/core.c", "src/headers.c", "src/ratelimit.c", "src/timeutil.c", "src/transfer.c" },
+      sources = { "src/client.c", "src/core.c", "src/headers.c", "src/ratelimit.c", "src/timeutil.c", "src/transfer.c",
+        "src/engine.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },

@@ -2,6 +2,7 @@
  * and retry policy in ratelimit.c; this file binds them to Lua. */
 #define _POSIX_C_SOURCE 200809L
 #include "client.h"
+#include "engine.h"
 #include "compat.h"
 #include "ratelimit.h"
 #include "timeutil.h"
@@ -191,6 +192,8 @@ int luaopen_sentry_core(lua_State *L) {
   luaL_newlib(L, core_functions);
   sentry_client_open(L);
   lua_setfield(L, -2, "new_handle");
+  sentry_engine_open(L);
+  lua_setfield(L, -2, "new_engine");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
   lua_setfield(L, -2, "curl_version");
   return 1;
