@@ -157,13 +157,14 @@ static int core_retry_decide(lua_State *L) {
   return 3;
 }
 
-/* core.proactive_wait(last_response, margin) -> seconds to wait before the next request */
+/* core.proactive_wait(last_response, margin, in_flight) -> seconds to wait before
+ * the next request to that endpoint */
 static int core_proactive_wait(lua_State *L) {
   sentry_rate_limit rl;
   int status;
   double received_at = read_response(L, 1, &rl, &status);
   lua_pushnumber(L, sentry_proactive_wait(&rl, received_at, sentry_wall_clock(),
-                                          luaL_optnumber(L, 2, 0.1)));
+                                          luaL_optnumber(L, 2, 0.1), luaL_optnumber(L, 3, 0)));
   return 1;
 }
 

@@ -229,10 +229,10 @@ sentry_retry_decision sentry_retry_decide(const sentry_retry_policy *policy, int
 }
 
 double sentry_proactive_wait(const sentry_rate_limit *rl, double received_at, double now,
-                             double margin) {
+                             double margin, double in_flight) {
   double wait;
   unsigned needed = SENTRY_RL_REMAINING | SENTRY_RL_RESET;
-  if ((rl->present & needed) != needed || rl->remaining > 0) return 0;
+  if ((rl->present & needed) != needed || rl->remaining > in_flight) return 0;
   wait = sentry_until_server_time(rl, received_at, rl->reset, now);
   return wait > 0 ? wait + margin : 0;
 }

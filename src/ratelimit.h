@@ -78,9 +78,9 @@ sentry_retry_decision sentry_retry_decide(const sentry_retry_policy *policy, int
                                           const sentry_rate_limit *rl, double received_at,
                                           double now, double random01);
 
-/* Wait before the next request to an endpoint whose last response said
- * Remaining: 0; zero when it may go now. */
+/* Wait before the next request to an endpoint whose last response left no
+ * Remaining beyond the `in_flight` requests already under way; zero when it may go now. */
 double sentry_proactive_wait(const sentry_rate_limit *rl, double received_at, double now,
-                             double margin);
+                             double margin, double in_flight);
 
 #endif

@@ -1,0 +1,144 @@
+--- One logical request across its attempts: the rate-limit pause before each
+-- attempt, the retry decision after it, hooks, and the final `res` or `err`.
+-- Shared by the blocking path (`client:request`) and batches, so both follow
+-- one policy; the policy itself lives in C (`core.retry_decide`).
+-- @module sentry.exchange
+local core = require "sentry.core"
+local errors = require "sentry.errors"
+local json = require "sentry.json"
+local links = require "sentry.links"
+local token = require "sentry.token"
+
+local unpack = table.unpack or unpack
+
+local Exchange = {}
+Exchange.__index = Exchange
+
+--- Methods whose repetition cannot change the outcome (RFC 9110 9.2.2).
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
+
+local TRANSPORT_KIND = { timeout = "timeout", invalid = "invalid" }
+
+local TRANSPORT_HINT = {
+  tls = " (the server's certificate is not trusted: pass ca_file = \"/path/to/ca.pem\" "
+    .. "for a private CA, or insecure = true to skip verification)",
+}
+
+local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
+--- Starts an exchange.
+-- @param client the client
+-- @tparam table request `{ method, target, headers, body, timeout, key, known }`
+-- @treturn Exchange
+function Exchange.new(client, request)
+  request.client = client
+  request.attempts = 0
+  request.idempotent = IDEMPOTENT[request.method] or false
+  return setmetatable(request, Exchange)
+end
+
+function Exchange:hook(name, info)
+  local hook = self.client._hooks[name]
+  if hook then
+    info.method, info.url = self.method, self.target
+    hook(info)
+  end
+end
+
+--- How long to wait before the next attempt because the endpoint's rate-limit
+-- window is used up (`in_flight`: requests to it already under way).
+-- @treturn ?number seconds (0: go now)
+-- @treturn ?table err when the wait exceeds max_retry_wait
+function Exchange:pause(in_flight)
+  local last = self.client._limits[self.key]
+  if not last then return 0 end
+  local policy = self.client._policy
+  local wait = core.proactive_wait(last, policy.reset_margin, in_flight)
+  if wait > policy.max_retry_wait then
+    return nil, errors.new { kind = "rate_limited", method = self.method, url = self.target, retry_after = wait,
+      rate_limit = last.rate_limit, attempts = self.attempts,
+      detail = "the endpoint's rate-limit window is used up; not waiting longer than max_retry_wait" }
+  end
+  if wait > 0 then self:hook("on_retry", { attempt = self.attempts, reason = "rate_limit_remaining", wait = wait }) end
+  return wait
+end
+
+--- Marks the start of an attempt.
+function Exchange:begin()
+  self.attempts = self.attempts + 1
+  self:hook("on_request", { attempt = self.attempts, headers = self.headers })
+end
+
+--- Takes an attempt's outcome (what the transport returned).
+-- @treturn string "retry" (then a wait in seconds) or "done" (then res, err)
+function Exchange:settle(res, message, code)
+  local client = self.client
+  if res then
+    if res.rate_limit then
+      client._limits[self.key] = { rate_limit = res.rate_limit, date = res.date, received_at = res.received_at }
+    end
+    self:hook("on_response", { attempt = self.attempts, status = res.status, rate_limit = res.rate_limit,
+      headers = res.headers })
+  end
+  local action, wait, reason = core.retry_decide(client._policy, self.attempts, self.idempotent, res, code)
+  if action == "retry" then
+    self:hook("on_retry", { attempt = self.attempts, reason = reason, status = res and res.status, wait = wait })
+    return "retry", wait
+  end
+  local ok, err
+  if res then
+    ok, err = self:finish(res)
+  else
+    err = errors.new { kind = TRANSPORT_KIND[code] or "network", code = code, method = self.method,
+      url = self.target, detail = token.scrub(message) .. (TRANSPORT_HINT[code] or ""), attempts = self.attempts }
+  end
+  if err and action ~= "done" and err.kind == "rate_limited" then
+    err.retry_after = wait
+    if action == "too_long" then
+      err.detail = (err.detail and err.detail .. "; " or "")
+        .. string.format("the server asks to wait %.1f s, more than max_retry_wait", wait)
+    end
+  end
+  return "done", ok, err
+end
+
+--- Turns a completed HTTP response into `res` or `nil, err`.
+function Exchange:finish(res)
+  local headers = res.headers
+  local decoded, decode_problem = json.decode_response(headers["content-type"], res.body)
+  res.attempts = self.attempts
+  res.links = headers.link and links.parse(headers.link) or nil
+  res.received_at, res.retry_after, res.date = nil, nil, nil
+  if res.status < 400 and not REDIRECTS[res.status] then
+    if decode_problem then
+      return nil, errors.new { kind = "decode", status = res.status, method = self.method, url = self.target,
+        detail = "the response is not valid JSON: " .. decode_problem, body = res.body,
+        attempts = self.attempts, rate_limit = res.rate_limit }
+    end
+    if decoded ~= nil then res.body = decoded end
+    return res
+  end
+  -- Error bodies come in many shapes and content types (429s are JSON sent as text/html).
+  local body = decoded
+  if body == nil then body = json.decode_lenient(res.body) end
+  local detail, code = errors.extract_detail(body, res.body)
+  local err = errors.new {
+    kind = errors.kind_for_status(res.status),
+    status = res.status, detail = detail, code = code, body = body == nil and res.body or body,
+    method = self.method, url = self.target, rate_limit = res.rate_limit, attempts = self.attempts,
+    headers = headers,
+  }
+  if REDIRECTS[res.status] then
+    err.location = headers.location
+    if type(body) == "table" and type(body.detail) == "table" and type(body.detail.extra) == "table" then
+      err.location = body.detail.extra.url or err.location
+    end
+  end
+  if res.status == 403 then
+    if self.known then err.required_scopes = self.known.scopes end
+    if self.client._whoami then err.token_scopes = { unpack(self.client._whoami.scopes) } end
+  end
+  return nil, err
+end
+
+return Exchange
