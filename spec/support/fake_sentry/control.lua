@@ -260,7 +260,8 @@ function control.chunked(req)
   ngx.print("]")
 end
 
-local MAX_BIG_BYTES = 64 * 1024 * 1024
+-- Above the client's default max_body_bytes (64 MiB), so that limit can be hit.
+local MAX_BIG_BYTES = 80 * 1024 * 1024
 
 -- GET /api/0/fake/big/?bytes=N: {"data":"xxx..."}, exactly N bytes (N >= 11).
 function control.big(req)
@@ -298,9 +299,18 @@ function control.redirect_offsite(req)
   return respond.json(status, { location = location }, { Location = location })
 end
 
+-- GET /api/0/fake/huge-header/?bytes=N[&count=C]: C header lines (default 1)
+-- "X-Fake-Huge: hhh..." of N bytes each.
 function control.huge_header(req)
   local bytes = math.max(math.floor(req:number_arg("bytes", 10 * 1024)), 1)
-  return respond.json(200, { ok = true, bytes = bytes }, { ["X-Fake-Huge"] = string.rep("h", bytes) })
+  local count = math.min(math.max(math.floor(req:number_arg("count", 1)), 1), 1000)
+  local value = string.rep("h", bytes)
+  local values = value
+  if count > 1 then
+    values = {}
+    for i = 1, count do values[i] = value end
+  end
+  return respond.json(200, { ok = true, bytes = bytes, count = count }, { ["X-Fake-Huge"] = values })
 end
 
 -- Well-formed header lines with values no parser should trust; with ?raw=1 a
@@ -329,13 +339,37 @@ function control.close()
   return ngx.exit(444)
 end
 
--- Promises more body than it sends, then hangs up.
-function control.truncated()
+-- Promises more body than it sends, then hangs up. With ?chunked=1 the body
+-- is chunked and the connection closes before the last (zero-size) chunk.
+function control.truncated(req)
   ngx.header["Content-Type"] = "application/json"
-  ngx.header["Content-Length"] = 1000
+  if req:arg("chunked") ~= "1" then ngx.header["Content-Length"] = 1000 end
   ngx.print('{"partial": "only part of the promised body')
   ngx.flush(true)
   return ngx.exit(444)
+end
+
+-- GET /api/0/fake/reset/?after=none|headers|body: hangs up with a TCP reset
+-- (RST, not FIN): before answering, after the headers, or in the middle of
+-- the body. nginx.conf sets reset_timedout_connection for this location.
+function control.reset(req)
+  local after = req:arg("after") or "none"
+  if after == "headers" or after == "body" then
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Content-Length"] = 1000
+    ngx.send_headers()
+    if after == "body" then ngx.print('{"partial": "cut off by a reset') end
+    ngx.flush(true)
+  end
+  return ngx.exit(444)
+end
+
+-- GET /api/0/fake/overlong/: a Content-Length smaller than the body that
+-- follows it; the extra bytes must not be read as the next response.
+function control.overlong()
+  local socket = assert(ngx.req.socket(true))
+  socket:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+    .. '{"ok":true}HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{"smuggled":true}')
 end
 
 -- GET /api/0/fake/concurrency/?ms=N: holds the request so overlaps show up in

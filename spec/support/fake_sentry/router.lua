@@ -54,6 +54,8 @@ local ROUTES = {
     methods = { GET = control.garbage_header } },
   { kind = "control", pattern = "^/api/0/fake/close/?$", methods = { ["*"] = control.close } },
   { kind = "control", pattern = "^/api/0/fake/truncated/?$", methods = { GET = control.truncated } },
+  { kind = "control", pattern = "^/api/0/fake/reset/?$", methods = { GET = control.reset } },
+  { kind = "control", pattern = "^/api/0/fake/overlong/?$", methods = { GET = control.overlong } },
   { kind = "control", pattern = "^/api/0/fake/concurrency/?$", methods = { GET = control.concurrency } },
 
   { kind = "admin", pattern = "^/__fake/stats/?$", methods = { GET = admin.stats } },
