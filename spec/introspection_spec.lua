@@ -40,8 +40,11 @@ describe("introspection", function()
       local client = assert(harness.client())
       local first = assert(client:whoami())
       local second = assert(client:whoami())
-      assert.are.equal(first, second)
+      assert.are.same(first, second)
       assert.are.equal(1, requests_to("/api/0/"))
+      -- each call hands out a copy: changing it cannot grant scopes
+      first.scopes[#first.scopes + 1] = "project:admin"
+      assert.are_not.same(first.scopes, client:whoami().scopes)
       client:close()
     end)
 
