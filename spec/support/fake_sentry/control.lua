@@ -372,10 +372,21 @@ function control.overlong()
     .. '{"ok":true}HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{"smuggled":true}')
 end
 
--- GET /api/0/fake/concurrency/?ms=N: holds the request so overlaps show up in
--- /__fake/stats (max_in_flight).
+-- GET /api/0/fake/concurrency/?ms=N[&limit=C]: holds the request so overlaps show
+-- up in /__fake/stats (max_in_flight). With limit, it announces a concurrency
+-- limit of C like sentry.io (ConcurrentLimit/ConcurrentRemaining) and answers
+-- 429 to a request beyond it.
 function control.concurrency(req)
   local in_flight = state.in_flight()
+  local limit = req:number_arg("limit")
+  if limit then
+    ngx.header["X-Sentry-Rate-Limit-ConcurrentLimit"] = limit
+    ngx.header["X-Sentry-Rate-Limit-ConcurrentRemaining"] = math.max(limit - in_flight, 0)
+    if in_flight > limit then
+      return respond.raw(429, json.encode({ detail = "You are attempting to go above the allowed concurrency "
+        .. "for this endpoint. Concurrency limit is " .. limit }), "text/html")
+    end
+  end
   ngx.sleep(req:number_arg("ms", 100) / 1000)
   return respond.json(200, { in_flight_at_start = in_flight, max_in_flight = state.max_in_flight() })
 end
