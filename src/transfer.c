@@ -4,10 +4,12 @@
 #include "ratelimit.h"
 #include "timeutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_HEADER_BLOCK (1024 * 1024)
+/* Below libcurl's own limit (300 KiB in recent versions), so the error is ours and clear. */
+#define MAX_HEADER_BLOCK (256 * 1024)
 #define KEEP_BUFFER_BYTES (256 * 1024) /* larger buffers are freed after each request */
 
 /* --- buffers (filled by libcurl callbacks, which never touch Lua) --- */
@@ -401,6 +403,7 @@ static void push_rate_limit(lua_State *L, const sentry_rate_limit *rl) {
 }
 
 static int push_transport_error(lua_State *L, sentry_transfer *t, CURLcode rc) {
+  char too_large[96];
   const char *code;
   const char *message = t->error[0] ? t->error : curl_easy_strerror(rc);
   switch (rc) {
@@ -415,14 +418,21 @@ static int push_transport_error(lua_State *L, sentry_transfer *t, CURLcode rc) {
     case CURLE_SSL_CACERT_BADFILE: code = "tls"; break;
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL: code = "invalid"; break;
+    case CURLE_OUT_OF_MEMORY:
+      /* libcurl also says "Out of memory" when one header line passes its limit. */
+      code = "too_large";
+      message = "a response header line is longer than libcurl accepts (100 KiB), or memory ran out";
+      break;
     default: code = "network"; break;
   }
   if (t->body_too_large) {
     code = "too_large";
-    message = "the response body is larger than max_body_bytes";
+    snprintf(too_large, sizeof too_large, "the response body is larger than max_body_bytes (%lu bytes)",
+             (unsigned long)t->settings->max_body_bytes);
+    message = too_large;
   } else if (t->headers_too_large) {
     code = "too_large";
-    message = "the response headers are larger than 1 MiB";
+    message = "the response headers are larger than 256 KiB";
   } else if (t->out_of_memory) {
     code = "network";
     message = "out of memory while receiving the response";
