@@ -68,7 +68,7 @@ local OPTION_TYPES = {
 -- Files already warned about for loose permissions, in this process.
 local warned_permissions = {}
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The C core, for getcwd and stat; everything works (more slowly) without it.
 
 local core_module, core_tried
@@ -148,7 +148,7 @@ local function readable_by_others(mode)
   return math.floor(mode / 32) % 2 == 1 or math.floor(mode / 4) % 2 == 1
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Files
 
 local function join(dir, name)
@@ -276,7 +276,7 @@ local function permission_warnings(files, warnings)
   end
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Sources: each finder returns { value, from, where } or nil.
 
 local function from_opts(opts, field)
@@ -315,7 +315,7 @@ local function first_found(...)
   end
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Values
 
 local BOOLEANS = {
