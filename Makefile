@@ -50,10 +50,14 @@ test-all:
 demo: build
 	tools/demo
 
-lint:
+# Lua (luacheck); the C core once for each Lua's headers, in the one
+# configuration the compiler sees (cppcheck); the doc comments (make docs).
+lint: docs
 	luacheck lua spec tools examples bench
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c99 \
-	  --suppress=missingIncludeSystem $(LUA_CFLAGS) src
+	$(foreach lua,$(LUAS),cppcheck --quiet --error-exitcode=1 --std=c99 \
+	  --enable=warning,portability,performance --max-configs=1 \
+	  --suppress=missingIncludeSystem --suppress=toomanyconfigs \
+	  $(shell pkg-config --cflags $(PKG_$(lua))) $(CURL_CFLAGS) src &&) true
 
 endpoints:
 	$(LUA) tools/gen_endpoints.lua tools/endpoints.tsv > lua/sentry/endpoint_data.lua.new
@@ -75,8 +79,9 @@ soak: $(CORE)
 bench:
 	bench/run
 
+# The API reference from the doc comments, into doc/; a warning fails.
 docs:
-	ldoc .
+	ldoc --fatalwarnings .
 
 clean:
 	rm -rf build lua/sentry/core.so doc
