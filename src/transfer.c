@@ -142,9 +142,9 @@ void sentry_settings_release(sentry_settings *s) {
 /* The fields are validated before anything is allocated, so a raise leaks nothing. */
 sentry_settings *sentry_settings_new(lua_State *L, int index) {
   static const char prefix[] = "Authorization: Bearer ";
-  size_t token_len = 0, line_len;
+  size_t token_len = 0, user_agent_len = 0, line_len;
   const char *token = opt_string(L, index, "token", &token_len);
-  const char *user_agent = opt_string(L, index, "user_agent", NULL);
+  const char *user_agent = opt_string(L, index, "user_agent", &user_agent_len);
   const char *ca_file = opt_string(L, index, "ca_file", NULL);
   const char *proxy = opt_string(L, index, "proxy", NULL);
   const char *proxy_username = opt_string(L, index, "proxy_username", NULL);
@@ -156,7 +156,7 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
 
   if (token == NULL || token_len == 0) luaL_error(L, "option 'token' is required");
   check_header_safe(L, "token", token, token_len);
-  if (user_agent != NULL) check_header_safe(L, "user_agent", user_agent, strlen(user_agent));
+  if (user_agent != NULL) check_header_safe(L, "user_agent", user_agent, user_agent_len);
   if (!(connect_timeout > 0)) luaL_error(L, "option 'connect_timeout' must be positive");
   if (!(max_body >= 1)) luaL_error(L, "option 'max_body_bytes' must be at least 1");
   lua_getfield(L, index, "insecure");
