@@ -232,7 +232,13 @@ double sentry_proactive_wait(const sentry_rate_limit *rl, double received_at, do
                              double margin, double in_flight) {
   double wait;
   unsigned needed = SENTRY_RL_REMAINING | SENTRY_RL_RESET;
-  if ((rl->present & needed) != needed || rl->remaining > in_flight) return 0;
+  if ((rl->present & needed) != needed) return 0;
   wait = sentry_until_server_time(rl, received_at, rl->reset, now);
-  return wait > 0 ? wait + margin : 0;
+  if (wait <= 0) {
+    /* A new window: its count is unknown until a response says it, but it
+     * holds at most Limit requests; beyond that, wait for one in flight. */
+    if (in_flight > 0 && (rl->present & SENTRY_RL_LIMIT) && in_flight >= rl->limit) return -1;
+    return 0;
+  }
+  return rl->remaining > in_flight ? 0 : wait + margin;
 }

@@ -79,7 +79,8 @@ sentry_retry_decision sentry_retry_decide(const sentry_retry_policy *policy, int
                                           double now, double random01);
 
 /* Wait before the next request to an endpoint whose last response left no
- * Remaining beyond the `in_flight` requests already under way; zero when it may go now. */
+ * Remaining beyond the `in_flight` requests already under way; zero when it may go
+ * now; -1 when it should wait for one of those in flight to answer first. */
 double sentry_proactive_wait(const sentry_rate_limit *rl, double received_at, double now,
                              double margin, double in_flight);
 

@@ -1,5 +1,6 @@
 --- The client: requests, responses, retries. Created by `sentry.new`.
 -- @classmod sentry.Client
+local core = require "sentry.core"
 local errors = require "sentry.errors"
 local Exchange = require "sentry.exchange"
 local json = require "sentry.json"
@@ -20,8 +21,9 @@ end
 --- Closes the client's connection. Later calls raise "attempt to use a closed client".
 -- Idempotent; also run by `__gc` and, on Lua 5.4, by `<close>`.
 function Client:close()
+  if self._multi then self._multi:close() end
   if self._handle then self._handle:close() end
-  self._handle = nil
+  self._handle, self._multi = nil, nil
 end
 Client.__close = Client.close
 Client.__gc = Client.close
@@ -203,6 +205,23 @@ function Client:rate_limit(method, path)
   if not target then return nil end
   local last = self._limits[(endpoint_key(method:upper(), target))]
   return last and last.rate_limit
+end
+
+--- Runs many requests at once (libcurl multi) and waits for all of them. In
+-- flight never exceeds `concurrency` nor what the server's concurrency headers
+-- allow; each request retries and waits on its own, by the rules of `request`.
+-- @tparam table requests each `{ "GET", "/path/", opts }` or `{ method=, path=, query=, ... }`
+-- @tparam[opt] table opts `{ concurrency = 10 }`
+-- @treturn table one `{ res = ..., err = ... }` per request, in input order
+function Client:batch(requests, opts)
+  check_open(self)
+  return require("sentry.batch").run(self, requests, opts)
+end
+
+--- The client's multi engine for blocking batches, made on first use.
+function Client:_engine()
+  if not self._multi then self._multi = core.new_engine(self._handle, "poll") end
+  return self._multi
 end
 
 local paginate = require "sentry.paginate"

@@ -47,7 +47,7 @@ end
 
 --- How long to wait before the next attempt because the endpoint's rate-limit
 -- window is used up (`in_flight`: requests to it already under way).
--- @treturn ?number seconds (0: go now)
+-- @treturn ?number seconds (0: go now; negative: wait until one in flight answers)
 -- @treturn ?table err when the wait exceeds max_retry_wait
 function Exchange:pause(in_flight)
   local last = self.client._limits[self.key]

@@ -135,6 +135,7 @@ function sentry.new(opts)
     _log = log,
     _check_scopes = opts.check_scopes or false,
     _limits = {},
+    _probed = {},
     _policy = {
       max_retries = values.max_retries or 3,
       max_retry_wait = values.max_retry_wait or 60,

@@ -105,9 +105,9 @@ end
 -- @tparam ?table params explicit values
 -- @tparam table defaults `{ org =, project = }` from the client
 -- @treturn ?string the path with encoded values
--- @treturn ?string what was missing
+-- @treturn ?string what was missing, or which value held CR, LF or NUL
 function url.fill(template, params, defaults)
-  local missing
+  local missing, unsafe
   local filled = template:gsub("{([%w_]+)}", function(name)
     local value = params and params[name]
     local alias = ALIASES[name]
@@ -120,8 +120,15 @@ function url.fill(template, params, defaults)
     if type(value) ~= "string" and type(value) ~= "number" then
       error(string.format("params.%s must be a string or a number", name), 0)
     end
-    return url.encode(tostring(value))
+    value = tostring(value)
+    -- Encoding would make these harmless, but no Sentry slug or id has them:
+    -- such a value is a mistake or an attack, and is refused before sending.
+    if value:find("[%z\r\n]") then unsafe = unsafe or name end
+    return url.encode(value)
   end)
+  if unsafe then
+    return nil, string.format("params.%s contains a line break or NUL byte; refusing to send it", unsafe)
+  end
   if missing then
     local hint = ALIASES[missing] and string.format(" or set %s in sentry.new", ALIASES[missing]) or ""
     return nil, string.format("path needs {%s}: pass params = { %s = ... }%s", missing, missing, hint)
