@@ -1,0 +1,587 @@
+--- The benchmark driver, run by bench/run (see there for the command line).
+-- Starts the benchmark server, runs every client several times, interleaved,
+-- and writes BENCHMARKS.md (full mode) or checks that each benchmark still
+-- runs (--quick, for CI: no timing is asserted).
+local server = require "server"
+local core = require "sentry.core"
+
+local options = { runs = 7 }
+do
+  local i = 1
+  while arg[i] do
+    local name, value = arg[i], arg[i + 1]
+    if name == "--quick" then
+      options.quick = true
+      i = i + 1
+    elseif name == "--floor" or name == "--lua" or name == "--out" or name == "--others" then
+      options[name:sub(3)] = value
+      i = i + 2
+    else
+      io.stderr:write("driver.lua: unknown argument ", name, "\n")
+      os.exit(2)
+    end
+  end
+end
+local QUICK = options.quick
+local LUA = assert(options.lua, "--lua is required")
+local FLOOR = assert(options.floor, "--floor is required")
+local RUNS = QUICK and 1 or options.runs
+
+-- Request counts per timed run (full mode, quick mode).
+local COUNT = {
+  inprocess = QUICK and 50 or 5000, -- keep-alive clients
+  luasocket = QUICK and 20 or 2000, -- a new connection per request
+  cli = QUICK and 5 or 300, -- one curl process per request
+  pages_small = QUICK and 1000 or 10000,
+  pages_large = QUICK and 3000 or 100000,
+  batch = QUICK and 20 or 200,
+  callgrind = QUICK and { 5, 15 } or { 100, 600 },
+}
+
+local TOKEN = "sntryu_" .. ("a"):rep(64)
+local LIST = "/api/0/organizations/acme/projects/"
+
+-- --- small helpers ---------------------------------------------------------
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function capture(command)
+  local pipe = assert(io.popen(command, "r"))
+  local out = pipe:read("*a")
+  local _, _, code = pipe:close()
+  return out, code
+end
+
+local function trim(s)
+  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+local function first_line(command)
+  return trim((capture(command .. " 2>/dev/null")):match("[^\n]*"))
+end
+
+local function has(program)
+  return first_line("command -v " .. program) ~= ""
+end
+
+local function median(values)
+  if #values == 0 then return nil end
+  local sorted = {}
+  for i, v in ipairs(values) do sorted[i] = v end
+  table.sort(sorted)
+  local middle = (#sorted + 1) / 2
+  return (sorted[math.floor(middle)] + sorted[math.ceil(middle)]) / 2
+end
+
+local function max(values)
+  local best
+  for _, v in ipairs(values) do
+    if not best or v > best then best = v end
+  end
+  return best
+end
+
+local function say(...)
+  io.stdout:write(...)
+  io.stdout:write("\n")
+  io.stdout:flush()
+end
+
+-- --- checks (what --quick reports) -----------------------------------------
+
+local passed, failed = 0, 0
+local function check(name, ok, detail)
+  if ok then
+    passed = passed + 1
+    say("ok - ", name)
+  else
+    failed = failed + 1
+    say("not ok - ", name, detail and (": " .. detail) or "")
+  end
+  return ok
+end
+
+-- --- the machine -----------------------------------------------------------
+
+-- Two cores or more: the server gets core 1, every client core 0.
+local cores = tonumber(first_line("nproc")) or 1
+local PIN_SERVER, PIN_CLIENT = "", ""
+if cores >= 2 and has("taskset") then
+  PIN_SERVER, PIN_CLIENT = "taskset -c 1 ", "taskset -c 0 "
+end
+
+local function machine_line()
+  local cpu = first_line("grep -m1 'model name' /proc/cpuinfo"):gsub("^model name%s*:%s*", "")
+  local debian = first_line("cat /etc/debian_version")
+  return string.format("%s, %d cores, %s GiB RAM; Linux %s%s; libcurl %s, %s, nginx %s",
+    cpu ~= "" and cpu or "unknown CPU", cores,
+    first_line("awk '/MemTotal/ {printf \"%.0f\", $2 / 1048576}' /proc/meminfo"),
+    first_line("uname -r"), debian ~= "" and (", Debian " .. debian) or "",
+    first_line("pkg-config --modversion libcurl"), first_line(LUA .. " -v"):match("^(%S+ %S+)") or LUA,
+    (first_line("nginx -v 2>&1 || /usr/sbin/nginx -v 2>&1"):match("nginx/(%S+)") or "?"))
+end
+
+-- --- running clients -------------------------------------------------------
+
+local function lua_env(lua)
+  return "env LUA_PATH=" .. quote("lua/?.lua;lua/?/init.lua;bench/?.lua;;")
+    .. " LUA_CPATH=" .. quote("build/" .. lua .. "/?.so;;") .. " "
+end
+
+local function client_command(lua, mode, url, count, warmup, extra_env)
+  return PIN_CLIENT .. lua_env(lua) .. (extra_env or "") .. lua .. " bench/clients.lua " .. mode .. " "
+    .. quote(url) .. " " .. count .. (warmup and (" " .. warmup) or "")
+end
+
+-- Parses "seconds=... cpu=... count=... rss_kb=..." (+ extras) from a client.
+local function parse_sample(out)
+  local line = out:match("seconds=[^\n]*")
+  if not line then return nil end
+  local sample = {}
+  for key, value in line:gmatch("(%w+)=(%S+)") do sample[key] = tonumber(value) or value end
+  return sample
+end
+
+local function run_sample(command)
+  local log = os.tmpname()
+  local out, code = capture(command .. " 2>" .. quote(log))
+  local file = io.open(log, "rb")
+  local errors = file and file:read("*a") or ""
+  if file then file:close() end
+  os.remove(log)
+  local sample = parse_sample(out)
+  if not sample then return nil, trim(errors .. out) ~= "" and trim(errors .. out) or ("exit " .. tostring(code)), out end
+  return sample, nil, out
+end
+
+-- The curl command line, one process per request, timed from here.
+local function curl_cli_sample(url, count)
+  local loop = string.format("i=0; while [ $i -lt %d ]; do curl -s -f -o /dev/null -H %s -H %s %s || exit 1; "
+    .. "i=$((i+1)); done", count, quote("Authorization: Bearer " .. TOKEN), quote("Accept: application/json"),
+    quote(url))
+  local started = core.monotonic()
+  local _, code = capture(PIN_CLIENT .. "sh -c " .. quote(loop) .. " 2>&1")
+  local seconds = core.monotonic() - started
+  if code ~= nil and code ~= 0 then return nil, "curl exited with " .. tostring(code) end
+  return { seconds = seconds, count = count }
+end
+
+local function loads(lua, module)
+  if not has(lua) then return false end
+  local _, code = capture(lua_env(lua) .. lua .. " -e " .. quote("require '" .. module .. "'") .. " >/dev/null 2>&1")
+  return code == 0
+end
+
+-- --- the benchmarks ----------------------------------------------------------
+
+local report = { rows = {} }
+
+local function throughput(url)
+  local list = url .. LIST
+  -- Rows: id, label, interpreter, how to take one sample, note.
+  local rows = {
+    { id = "floor", label = "floor: C, one reused libcurl easy handle", lua = "-",
+      run = function() return run_sample(PIN_CLIENT .. quote(FLOOR) .. " " .. quote(list) .. " " .. COUNT.inprocess) end,
+      note = "body collected, not parsed" },
+    { id = "module", label = "sentry-lua `client:get`", lua = LUA,
+      run = function() return run_sample(client_command(LUA, "module", url, COUNT.inprocess)) end,
+      note = "keep-alive; headers, rate limits, links, JSON body decoded" },
+    { id = "core", label = "sentry-lua C core alone (`handle:perform`)", lua = LUA,
+      run = function() return run_sample(client_command(LUA, "core", url, COUNT.inprocess)) end,
+      note = "diagnostic: no Lua layer, body not decoded" },
+    { id = "luasocket", label = "luasocket `socket.http`", lua = LUA,
+      run = function() return run_sample(client_command(LUA, "luasocket", url, COUNT.luasocket)) end,
+      note = "new connection per request (it closes); cjson decode" },
+  }
+  local curl_lua
+  if loads(LUA, "curl") then
+    curl_lua = LUA
+  else
+    -- Debian's lua-curl is built for Lua 5.1/5.2 only: compare on an
+    -- interpreter where it loads, with the module built for that one too.
+    for other in (options.others or ""):gmatch("%S+") do
+      if loads(other, "curl") and loads(other, "sentry") and loads(other, "socket") then
+        curl_lua = other
+        break
+      end
+    end
+    report.luacurl_missing = string.format("Debian's lua-curl does not load on %s (it is built for Lua 5.1 and 5.2)", LUA)
+    if curl_lua then
+      rows[#rows + 1] = { id = "module_other", label = "sentry-lua `client:get`", lua = curl_lua,
+        run = function() return run_sample(client_command(curl_lua, "module", url, COUNT.inprocess)) end,
+        note = "same as above, on the interpreter lua-curl loads on" }
+      rows[#rows + 1] = { id = "luasocket_other", label = "luasocket `socket.http`", lua = curl_lua,
+        run = function() return run_sample(client_command(curl_lua, "luasocket", url, COUNT.luasocket)) end,
+        note = "same as above, on the interpreter lua-curl loads on" }
+    end
+  end
+  if curl_lua then
+    rows[#rows + 1] = { id = "luacurl", label = "lua-curl (Debian, 0.3)", lua = curl_lua,
+      run = function() return run_sample(client_command(curl_lua, "luacurl", url, COUNT.inprocess)) end,
+      note = "one reused easy handle; Lua write callback; cjson decode" }
+  end
+  rows[#rows + 1] = { id = "cli", label = "curl CLI, one process per request", lua = "-",
+    run = function() return curl_cli_sample(list, COUNT.cli) end,
+    note = "fork + exec + connect each time; body not decoded" }
+  if not has("curl") then table.remove(rows) end
+
+  for _, row in ipairs(rows) do row.samples = {} end
+  for run = 1, RUNS do
+    io.stdout:write("throughput run ", run, "/", RUNS, ":")
+    for _, row in ipairs(rows) do
+      local sample, problem = row.run()
+      if sample then
+        row.samples[#row.samples + 1] = sample
+        io.stdout:write(" ", row.id, "=", string.format("%.0f", sample.count / sample.seconds))
+      else
+        row.problem = problem
+        io.stdout:write(" ", row.id, "=FAILED")
+      end
+      io.stdout:flush()
+    end
+    say()
+  end
+  for _, row in ipairs(rows) do
+    if check("throughput: " .. row.id .. " (" .. row.lua .. ")", #row.samples == RUNS, row.problem) then
+      local rates, cpu = {}, {}
+      for i, s in ipairs(row.samples) do
+        rates[i] = s.count / s.seconds
+        if s.cpu then cpu[#cpu + 1] = s.cpu / s.count * 1e6 end
+      end
+      row.rate = median(rates)
+      row.cpu_us = median(cpu)
+    end
+  end
+  report.rows = rows
+  local by_id = {}
+  for _, row in ipairs(rows) do by_id[row.id] = row end
+  report.by_id = by_id
+end
+
+local function wrk_check(url)
+  if not has("wrk") then
+    check("wrk measures the server", false, "wrk is not installed (make deps)")
+    return
+  end
+  local duration = QUICK and "1s" or "3s"
+  local rates = {}
+  for _ = 1, QUICK and 1 or 3 do
+    local out = capture(PIN_CLIENT .. "wrk -t1 -c32 -d" .. duration .. " -H " .. quote("Authorization: Bearer " .. TOKEN)
+      .. " " .. quote(url .. LIST) .. " 2>&1")
+    rates[#rates + 1] = tonumber(out:match("Requests/sec:%s*([%d.]+)"))
+  end
+  report.wrk = median(rates)
+  check("wrk measures the server", report.wrk ~= nil, "no Requests/sec in wrk's output")
+end
+
+local function pagination(url)
+  report.pages = {}
+  for _, total in ipairs { COUNT.pages_small, COUNT.pages_large } do
+    local rates, rss, problem = {}, {}, nil
+    for _ = 1, QUICK and 1 or 5 do
+      local sample, why = run_sample(client_command(LUA, "paginate", url, total))
+      if sample then
+        rates[#rates + 1] = sample.count / sample.seconds
+        rss[#rss + 1] = sample.rss_kb
+      else
+        problem = why
+      end
+    end
+    if check("pagination: " .. total .. " items", problem == nil, problem) then
+      report.pages[#report.pages + 1] = { total = total, pages = math.ceil(total / 100), rate = median(rates),
+        rss_kb = max(rss) }
+    end
+  end
+end
+
+local function rate_limit_wait(url)
+  local walls, cpus, problem = {}, {}, nil
+  for _ = 1, QUICK and 1 or 3 do
+    local sample, why = run_sample(client_command(LUA, "ratelimit", url, 1))
+    if sample then
+      walls[#walls + 1] = sample.seconds
+      cpus[#cpus + 1] = sample.cpu
+    else
+      problem = why
+    end
+  end
+  if check("rate-limit wait (429, Retry-After: 2)", problem == nil, problem) then
+    report.wait = { wall = median(walls), cpu = median(cpus), cpu_max = max(cpus) }
+  end
+end
+
+-- BATCH SLOT: runs once client.batch exists (see clients.lua, mode "batch").
+local function batch(url)
+  report.batch = {}
+  for _, concurrency in ipairs { 1, 10 } do
+    local times, problem, missing = {}, nil, nil
+    for _ = 1, QUICK and 1 or 5 do
+      local sample, why, out = run_sample(client_command(LUA, "batch", url, COUNT.batch, nil,
+        "BENCH_CONCURRENCY=" .. concurrency .. " "))
+      if sample then
+        times[#times + 1] = sample.seconds
+      elseif out and out:find("missing:", 1, true) then
+        missing = trim(out:match("missing:%s*([^\n]*)"))
+        break
+      else
+        problem = why
+      end
+    end
+    if missing then
+      report.batch.missing = missing
+      say("batch: not run (", missing, ")")
+      break
+    end
+    if check("batch: concurrency " .. concurrency, problem == nil, problem) then
+      report.batch[#report.batch + 1] = { concurrency = concurrency, seconds = median(times),
+        rate = COUNT.batch / median(times) }
+    end
+  end
+end
+
+-- Instructions per request: the difference between two callgrind runs of
+-- different lengths, so start-up and warm-up cancel out.
+local function callgrind(url)
+  if not has("valgrind") then
+    check("callgrind", false, "valgrind is not installed (make deps)")
+    return
+  end
+  local small, large = COUNT.callgrind[1], COUNT.callgrind[2]
+  local function instructions(command)
+    local out = capture(lua_env(LUA) .. "valgrind --tool=callgrind --callgrind-out-file=/dev/null " .. command .. " 2>&1")
+    local refs = out:match("refs:%s*([%d,]+)")
+    return refs and tonumber((refs:gsub(",", ""))), out
+  end
+  report.callgrind = {}
+  local warmup = 20
+  local targets = {
+    { id = "floor", label = "floor", command = function(n) return quote(FLOOR) .. " " .. quote(url .. LIST) .. " " .. n end },
+    { id = "core", label = "sentry-lua C core alone", command = function(n)
+      return LUA .. " bench/clients.lua core " .. quote(url) .. " " .. n .. " " .. warmup end },
+    { id = "module", label = "sentry-lua `client:get`", command = function(n)
+      return LUA .. " bench/clients.lua module " .. quote(url) .. " " .. n .. " " .. warmup end },
+  }
+  for _, target in ipairs(targets) do
+    local a, out_a = instructions(target.command(small))
+    local b, out_b = instructions(target.command(large))
+    if check("callgrind: " .. target.id, a and b and b > a, trim(((not a) and out_a or out_b) or ""):sub(-300)) then
+      report.callgrind[#report.callgrind + 1] = { id = target.id, label = target.label,
+        per_request = (b - a) / (large - small) }
+    end
+  end
+end
+
+-- --- BENCHMARKS.md -------------------------------------------------------------
+
+local function ratio(value, floor)
+  if not value or not floor then return "—" end
+  return string.format("%.2f×", value / floor)
+end
+
+local function count_format(n)
+  local s = string.format("%.0f", n)
+  local grouped = s:reverse():gsub("(%d%d%d)", "%1 "):reverse()
+  return (grouped:gsub("^ ", ""))
+end
+
+local function target_lines()
+  local lines = {}
+  local by_id = report.by_id or {}
+  local floor, module, cli, socket_row = by_id.floor, by_id.module, by_id.cli, by_id.luasocket
+  local function add(ok, text)
+    lines[#lines + 1] = string.format("- %s %s", ok == nil and "(not measured)" or (ok and "**holds**:" or "**misses**:"), text)
+  end
+  if floor and module and floor.rate and module.rate then
+    add(module.rate >= 0.85 * floor.rate, string.format("the module reaches at least 0.85× the floor's requests/s — %.2f×",
+      module.rate / floor.rate))
+  else
+    add(nil, "module vs floor")
+  end
+  if cli and module and cli.rate and module.rate then
+    add(module.rate >= 10 * cli.rate, string.format("at least 10× the curl CLI — %.1f×", module.rate / cli.rate))
+  else
+    add(nil, "module vs curl CLI")
+  end
+  if socket_row and module and socket_row.rate and module.rate then
+    add(module.rate > socket_row.rate, string.format("ahead of luasocket — %.2f×", module.rate / socket_row.rate))
+  else
+    add(nil, "module vs luasocket")
+  end
+  local pages = report.pages or {}
+  if #pages == 2 then
+    local growth = pages[2].rss_kb / pages[1].rss_kb - 1
+    add(growth <= 0.10, string.format("pagination memory flat — peak RSS %s KiB for %s items, %s KiB for %s (%+.1f%%)",
+      count_format(pages[1].rss_kb), count_format(pages[1].total), count_format(pages[2].rss_kb),
+      count_format(pages[2].total), growth * 100))
+  else
+    add(nil, "pagination memory")
+  end
+  if report.wait then
+    add(report.wait.cpu_max < 0.02, string.format(
+      "a 429 wait burns no CPU — at most %.1f ms of CPU over a %.2f s wait (the two requests included)",
+      report.wait.cpu_max * 1000, report.wait.wall))
+  else
+    add(nil, "429 wait")
+  end
+  return lines
+end
+
+local function write_report(path, machine, url_note)
+  local out = {}
+  local function line(...) out[#out + 1] = table.concat({ ... }) end
+  local floor = report.by_id and report.by_id.floor
+  line("# Benchmarks")
+  line("")
+  line("Generated by `make bench` (bench/run); do not edit by hand — the notes at the end come")
+  line("from bench/notes.md. Regenerate on an idle machine; the figures below are medians of")
+  line(RUNS, " interleaved runs, each figure also given as a ratio to the floor.")
+  line("")
+  line("**Machine:** ", machine)
+  line("")
+  line("**Code measured:** ", url_note)
+  line("")
+  line("**Setup.** One nginx worker on 127.0.0.1 serves a static 2 KiB Sentry-shaped JSON list")
+  line("(`/api/0/organizations/acme/projects/`, 3 projects) with a `Link` header and the five")
+  line("`X-Sentry-Rate-Limit-*` headers; Lua handlers serve 100-item pages, a 20 ms endpoint")
+  line("and a 429. ", PIN_SERVER ~= ""
+    and "The server is pinned to core 1 and every client to core 0 (`taskset`), so they do not compete for a core."
+    or "Client and server are not pinned (fewer than 2 cores, or no taskset).")
+  line("Every request carries a bearer token and `Accept: application/json`. In-process clients")
+  line("make ", count_format(COUNT.inprocess), " timed requests per run after an untimed warm-up (luasocket ",
+    count_format(COUNT.luasocket), ", the curl CLI ", COUNT.cli, "); each client times itself,")
+  line("the curl CLI loop is timed from outside (so process start-up counts, as it does for its users).")
+  line("")
+  line("## Sequential GETs of the 2 KiB list")
+  line("")
+  line("| client | Lua | requests/s | × floor | CPU µs/request | what it does |")
+  line("| --- | --- | ---: | ---: | ---: | --- |")
+  for _, row in ipairs(report.rows) do
+    line(string.format("| %s | %s | %s | %s | %s | %s |", row.label, row.lua,
+      row.rate and count_format(row.rate) or "failed", ratio(row.rate, floor and floor.rate),
+      row.cpu_us and string.format("%.0f", row.cpu_us) or "—", row.note))
+  end
+  if report.luacurl_missing then
+    line("")
+    line(report.luacurl_missing, report.by_id.luacurl and ("; its rows ran on " .. report.by_id.luacurl.lua
+      .. ", with the module and luasocket measured again there for a same-interpreter comparison.") or ".")
+  end
+  line("")
+  if report.wrk then
+    local fastest = 0
+    for _, row in ipairs(report.rows) do
+      if row.rate and row.rate > fastest then fastest = row.rate end
+    end
+    line(string.format("**Server headroom:** wrk (1 thread, 32 connections, on the client core) gets %s requests/s from the",
+      count_format(report.wrk)))
+    line(string.format("server, %.1f× the fastest client measured (%s). %s", report.wrk / fastest,
+      fastest >= 1 and count_format(fastest) .. "/s" or "?",
+      report.wrk >= 5 * fastest and "The server is not what limits the clients."
+        or "**Below the 5× wanted: the server may limit the fastest clients.**"))
+    line("")
+  end
+  line("## Callgrind: instructions per request")
+  line("")
+  line("User-space instructions of the client process only (the server is another process),")
+  line("from the difference of two runs (", COUNT.callgrind[1], " and ", COUNT.callgrind[2],
+    " requests) so start-up cancels out. Stable on a noisy machine.")
+  line("")
+  line("| client | instructions/request | × floor |")
+  line("| --- | ---: | ---: |")
+  local floor_ir
+  for _, c in ipairs(report.callgrind or {}) do
+    if c.id == "floor" then floor_ir = c.per_request end
+  end
+  for _, c in ipairs(report.callgrind or {}) do
+    line(string.format("| %s | %s | %s |", c.label, count_format(c.per_request), ratio(c.per_request, floor_ir)))
+  end
+  line("")
+  line("## Pagination")
+  line("")
+  line("`for item in client:paginate(path, { per_page = 100 })`, pages of 100 Sentry-issue-shaped")
+  line("items (about 220 bytes each) with cursor `Link` headers, built by a Lua handler. Peak RSS")
+  line("is the client process's VmHWM, the largest of the runs.")
+  line("")
+  line("| items | pages | items/s | peak RSS |")
+  line("| ---: | ---: | ---: | ---: |")
+  for _, p in ipairs(report.pages or {}) do
+    line(string.format("| %s | %s | %s | %s KiB |", count_format(p.total), count_format(p.pages), count_format(p.rate),
+      count_format(p.rss_kb)))
+  end
+  line("")
+  line("## Waiting out a 429")
+  line("")
+  if report.wait then
+    line(string.format("One `client:get` answered 429 with `Retry-After: 2`, then 200: %.2f s wall, %.1f ms of CPU",
+      report.wait.wall, report.wait.cpu * 1000))
+    line(string.format("(median; the most in any run: %.1f ms). The wait is a `nanosleep`, not a poll.",
+      report.wait.cpu_max * 1000))
+  else
+    line("Not measured (the benchmark failed).")
+  end
+  line("")
+  line("## Concurrency (client:batch)")
+  line("")
+  if report.batch and report.batch.missing then
+    line("Not run: ", report.batch.missing, ". The slot is ready (bench/clients.lua, mode `batch`):")
+    line(string.format("%d requests to a 20 ms endpoint at concurrency 1 and 10, run as soon as `client.batch` exists.",
+      COUNT.batch))
+  elseif report.batch and #report.batch > 0 then
+    line(string.format("%d requests to an endpoint that answers after 20 ms.", COUNT.batch))
+    line("")
+    line("| concurrency | seconds | requests/s | × concurrency 1 |")
+    line("| ---: | ---: | ---: | ---: |")
+    for _, b in ipairs(report.batch) do
+      line(string.format("| %d | %.2f | %s | %s |", b.concurrency, b.seconds, count_format(b.rate),
+        ratio(b.rate, report.batch[1].rate)))
+    end
+  end
+  line("")
+  line("## Targets")
+  line("")
+  for _, l in ipairs(target_lines()) do line(l) end
+  line("")
+  local notes = io.open("bench/notes.md", "rb")
+  if notes then
+    line(trim(notes:read("*a")))
+    notes:close()
+    line("")
+  end
+  local file = assert(io.open(path, "wb"))
+  file:write(table.concat(out, "\n"))
+  file:close()
+end
+
+-- --- main -------------------------------------------------------------------
+
+local bench_dir = trim(capture("pwd")) .. "/bench"
+local ok_start, srv = pcall(server.start, { bench_dir = bench_dir, pin = PIN_SERVER })
+if not check("benchmark server starts", ok_start, tostring(srv)) then
+  say(passed, " passed, ", failed, " failed")
+  os.exit(1)
+end
+say("server: ", srv.url, PIN_SERVER ~= "" and " (server on core 1, clients on core 0)" or " (not pinned)")
+
+local ran, problem = pcall(function()
+  throughput(srv.url)
+  wrk_check(srv.url)
+  pagination(srv.url)
+  rate_limit_wait(srv.url)
+  batch(srv.url)
+  callgrind(srv.url)
+end)
+server.stop(srv)
+check("benchmarks finish", ran, tostring(problem))
+
+if not QUICK and ran then
+  local commit = first_line("git rev-parse --short HEAD")
+  local dirty = first_line("git status --porcelain --untracked-files=no -- src lua | head -n 1") ~= ""
+  local code_note = commit ~= "" and ("commit " .. commit .. (dirty and ", with uncommitted changes in src/ or lua/" or ""))
+    or "unknown"
+  write_report(options.out or "BENCHMARKS.md", machine_line(), code_note)
+  say("wrote ", options.out or "BENCHMARKS.md")
+  for _, l in ipairs(target_lines()) do say(l) end
+end
+say(passed, " passed, ", failed, " failed")
+os.exit(failed == 0 and 0 or 1)
