@@ -1,0 +1,127 @@
+-- Run by spec/hosts/neovim inside `nvim --headless --clean -u NONE` with the
+-- repository on the runtimepath. Prints one line per check and, last,
+-- "N passed, N failed"; quits Neovim with a non-zero status on failure.
+local root = assert(os.getenv("SENTRY_PLUGIN_ROOT"), "SENTRY_PLUGIN_ROOT is not set")
+local fake_url = assert(os.getenv("SENTRY_FAKE_URL"), "SENTRY_FAKE_URL is not set")
+local tokens = dofile(assert(os.getenv("SENTRY_HOST_TOKENS"), "SENTRY_HOST_TOKENS is not set"))
+
+local uv = vim.loop
+local passed, failed = 0, 0
+
+local function say(line)
+  io.stdout:write(line, "\n")
+  io.stdout:flush()
+end
+
+-- check(description, fn): fn returns true, or false/nil and what went wrong.
+local function check(description, fn)
+  local ok, result, detail = xpcall(fn, debug.traceback)
+  if ok and result then
+    passed = passed + 1
+    say("ok - " .. description)
+  else
+    failed = failed + 1
+    say("FAILED - " .. description)
+    say("    " .. tostring(ok and detail or result):gsub("\n", "\n    "))
+  end
+end
+
+local function seconds_since(start)
+  return (uv.hrtime() - start) / 1e9
+end
+
+local sentry
+
+check("require 'sentry' finds the module through the runtimepath", function()
+  sentry = require "sentry"
+  local source = debug.getinfo(sentry.new, "S").source
+  return source == "@" .. root .. "/lua/sentry/init.lua", "loaded from " .. source
+end)
+
+check("the C core is lua/sentry/core.so from the plugin directory", function()
+  local found = vim.api.nvim_get_runtime_file("lua/sentry/core.so", true)
+  local core = require "sentry.core"
+  return #found == 1 and found[1] == root .. "/lua/sentry/core.so" and type(core) == "table",
+    "runtime files: " .. table.concat(found, ", ")
+end)
+
+if not sentry then
+  say(passed .. " passed, " .. failed .. " failed")
+  vim.cmd("cquit 1")
+  return
+end
+
+local function new_client(overrides)
+  local opts = { token = tokens.user_full, base_url = fake_url, org = "acme", config = false,
+                 log = function() end }
+  for key, value in pairs(overrides or {}) do opts[key] = value end
+  return assert(sentry.new(opts))
+end
+
+check("a GET returns the decoded body", function()
+  local client = new_client()
+  local res, err = client:get("/organizations/{org}/projects/", { query = { per_page = 10 } })
+  client:close()
+  if not res then return false, tostring(err) end
+  return res.status == 200 and #res.body == 10 and type(res.body[1].slug) == "string",
+    "status " .. res.status .. ", " .. #res.body .. " items"
+end)
+
+check("paginate walks every page (250 projects)", function()
+  local client = new_client()
+  local seen, count = {}, 0
+  for project in client:paginate("/organizations/{org}/projects/", { per_page = 100 }) do
+    if not seen[project.slug] then count = count + 1 end
+    seen[project.slug] = true
+  end
+  client:close()
+  return count == 250, count .. " distinct projects"
+end)
+
+check("an error comes back as nil, err", function()
+  local client = new_client()
+  local res, err = client:get("/organizations/no-such-org/")
+  client:close()
+  return res == nil and err.kind == "not_found" and err.status == 404, tostring(err)
+end)
+
+-- A sleep that yields the coroutine and lets Neovim's loop resume it later:
+-- the editor keeps running during a rate-limit wait.
+local function editor_sleep(seconds)
+  local co = coroutine.running()
+  vim.defer_fn(function() coroutine.resume(co) end, math.ceil(seconds * 1000))
+  coroutine.yield()
+end
+
+check("a rate-limit wait inside a coroutine leaves the editor's loop running", function()
+  local client = new_client { sleep = editor_sleep }
+  local key = string.format("nvim-%d-%d", os.time(), math.random(1, 1e9))
+  local res, err, done
+  local ticks = 0
+  local timer = uv.new_timer()
+  timer:start(50, 50, function() ticks = ticks + 1 end)
+
+  local started = uv.hrtime()
+  local co = coroutine.create(function()
+    res, err = client:get("/fake/flaky/" .. key .. "/", { query = { fail = 1, status = 429, retry_after = 1 } })
+    done = true
+  end)
+  assert(coroutine.resume(co))
+  local handed_back = seconds_since(started)
+  local ticks_at_yield = ticks
+  vim.wait(10000, function() return done end, 10)
+  local total = seconds_since(started)
+  timer:stop()
+  timer:close()
+  client:close()
+
+  if not res then return false, tostring(err) end
+  local ticks_while_waiting = ticks - ticks_at_yield
+  return res.status == 200 and res.attempts == 2 and handed_back < 0.5 and total >= 0.9
+      and ticks_while_waiting >= 10,
+    string.format("status %s after %s attempts; control came back after %.2f s, done after %.2f s, "
+      .. "%d timer ticks during the wait", res.status, res.attempts, handed_back, total, ticks_while_waiting)
+end)
+
+say(passed .. " passed, " .. failed .. " failed")
+vim.cmd(failed == 0 and "qall!" or "cquit 1")
