@@ -5,6 +5,7 @@
 #include "timeutil.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
