@@ -29,7 +29,9 @@ check() {
   if "$@"; then pass "$description"; else fail "$description"; fi
 }
 
+# A suite may define suite_cleanup (stop its own servers); it runs first.
 cleanup() {
+  if command -v suite_cleanup >/dev/null 2>&1; then suite_cleanup; fi
   if [ -n "$own_fake" ]; then
     FAKE_SENTRY_STATE="$work/fake.env" "$root/spec/support/fake-sentry" stop >/dev/null 2>&1
   fi
