@@ -107,6 +107,11 @@ function sentry.new(opts)
   local root, root_problem = url.api_root {
     base_url = values.base_url, region = values.region, allow_http = values.allow_http }
   if not root then return nil, errors.invalid(root_problem) end
+  if values.ca_file then -- a typo here would otherwise surface as "certificate not trusted"
+    local file, why = io.open(values.ca_file, "rb")
+    if not file then return nil, errors.invalid("ca_file cannot be read: " .. tostring(why)) end
+    file:close()
+  end
   if values.insecure then
     log("warn", "TLS certificate verification is off (insecure = true): anyone on the network path can read the token")
   end
