@@ -1,0 +1,93 @@
+-- Helpers for spec/hosts/luarocks, run with a plain Lua interpreter:
+--
+--   lua5.4 spec/hosts/luarocks.lua files sentry-scm-1.rockspec
+--     prints what the rockspec builds: "module <name> <file>" per Lua module,
+--     "source <file>" per C source of sentry.core
+--   lua5.x spec/hosts/luarocks.lua use TREE FAKE_URL TOKEN MODULE...
+--     with LUA_PATH/LUA_CPATH from `luarocks path`: checks that require finds
+--     sentry, its C core and every MODULE inside TREE, and that a request to
+--     the fake Sentry works; prints the problems and exits 1 if there are any.
+local mode = arg[1]
+
+local function rockspec_files(path)
+  local env = {}
+  local chunk
+  if setfenv then -- Lua 5.1
+    chunk = assert(loadfile(path))
+    setfenv(chunk, env)
+  else
+    chunk = assert(loadfile(path, "t", env))
+  end
+  chunk()
+  local names = {}
+  for name in pairs(env.build.modules) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local module = env.build.modules[name]
+    if type(module) == "string" then
+      print("module " .. name .. " " .. module)
+    else
+      for _, source in ipairs(module.sources) do print("source " .. source) end
+    end
+  end
+end
+
+local function starts_with(s, prefix)
+  return s ~= nil and s:sub(1, #prefix) == prefix
+end
+
+-- package.searchpath, which Lua 5.1 lacks.
+local function searchpath(name, path)
+  local file = name:gsub("%.", "/")
+  for template in path:gmatch("[^;]+") do
+    local candidate = template:gsub("%?", file)
+    local handle = io.open(candidate, "rb")
+    if handle then
+      handle:close()
+      return candidate
+    end
+  end
+end
+
+local function use_installed(tree, fake_url, token, modules)
+  local problems = {}
+  local function problem(text) problems[#problems + 1] = text end
+
+  local ok, sentry = pcall(require, "sentry")
+  if not ok then
+    print("require 'sentry' failed: " .. tostring(sentry))
+    os.exit(1)
+  end
+  local source = debug.getinfo(sentry.new, "S").source
+  if not starts_with(source, "@" .. tree .. "/") then problem("sentry was loaded from " .. source) end
+  local core_file = searchpath("sentry.core", package.cpath)
+  if not starts_with(core_file, tree .. "/") then problem("sentry.core is " .. tostring(core_file)) end
+
+  for _, name in ipairs(modules) do
+    local loaded, err = pcall(require, name)
+    if not loaded then problem("require '" .. name .. "' failed: " .. tostring(err)) end
+  end
+
+  local client, err = sentry.new { token = token, base_url = fake_url, org = "acme", config = false }
+  local res
+  if client then res, err = client:get("/organizations/{org}/projects/", { query = { per_page = 3 } }) end
+  if not res then
+    problem("a request to the fake Sentry failed: " .. tostring(err))
+  elseif res.status ~= 200 or #res.body ~= 3 then
+    problem("a request to the fake Sentry answered " .. res.status .. " with " .. #res.body .. " items")
+  end
+
+  for _, text in ipairs(problems) do print(text) end
+  os.exit(#problems == 0 and 0 or 1)
+end
+
+if mode == "files" then
+  rockspec_files(assert(arg[2], "usage: luarocks.lua files ROCKSPEC"))
+elseif mode == "use" then
+  local modules = {}
+  for i = 5, #arg do modules[#modules + 1] = arg[i] end
+  use_installed(assert(arg[2], "TREE"), assert(arg[3], "FAKE_URL"), assert(arg[4], "TOKEN"), modules)
+else
+  io.stderr:write("usage: luarocks.lua files ROCKSPEC | use TREE FAKE_URL TOKEN MODULE...\n")
+  os.exit(2)
+end
