@@ -47,17 +47,31 @@ test: $(CORE)
 test-all:
 	SENTRY_HOST_SUITES=1 tools/run-tests $(LUAS)
 
+# One host suite each (test-all runs them all): each builds what it needs and
+# starts its own fake Sentry unless SENTRY_FAKE_URL names a running one.
+.PHONY: test-neovim test-openresty test-luarocks
+test-neovim:
+	spec/hosts/neovim
+
+test-openresty:
+	spec/hosts/openresty
+
+test-luarocks:
+	spec/hosts/luarocks
+
 demo: build
 	tools/demo
 
 # Lua (luacheck); the C core once for each Lua's headers, in the one
-# configuration the compiler sees (cppcheck); the doc comments (make docs).
+# configuration the compiler sees (cppcheck); the host suites' shell
+# (shellcheck); the doc comments (make docs).
 lint: docs
 	luacheck lua spec tools examples bench
 	$(foreach lua,$(LUAS),cppcheck --quiet --error-exitcode=1 --std=c99 \
 	  --enable=warning,portability,performance --max-configs=1 \
 	  --suppress=missingIncludeSystem --suppress=toomanyconfigs \
 	  $(shell pkg-config --cflags $(PKG_$(lua))) $(CURL_CFLAGS) src &&) true
+	shellcheck -x spec/hosts/lib.sh spec/hosts/neovim spec/hosts/openresty spec/hosts/luarocks
 
 endpoints:
 	$(LUA) tools/gen_endpoints.lua tools/endpoints.tsv > lua/sentry/endpoint_data.lua.new
