@@ -3,6 +3,8 @@
 -- `url`, `retry_after`, `rate_limit`, `attempts` (absent fields are nil) and a
 -- `__tostring` that renders one readable line.
 -- @module sentry.errors
+local token = require "sentry.token"
+
 local errors = {}
 
 --- The metatable shared by every error object.
@@ -63,10 +65,12 @@ function Error:__tostring()
   return table.concat(parts)
 end
 
---- Makes an error object.
+--- Makes an error object. Token-like text in `detail` (a proxy may echo the
+-- request's Authorization header in its error page) is masked.
 -- @tparam table fields at least `kind`
 -- @treturn table the error
 function errors.new(fields)
+  if type(fields.detail) == "string" then fields.detail = token.scrub(fields.detail) end
   return setmetatable(fields, Error)
 end
 
