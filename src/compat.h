@@ -1,6 +1,12 @@
 /* The few Lua 5.2+ API calls the core uses, provided for Lua 5.1.
  * LuaJIT 2.1 already ships them; its lauxlib.h defines luaL_newlib, which
- * is how plain 5.1 is told apart (LuaJIT's lua.h has no version macro). */
+ * is how plain 5.1 is told apart (LuaJIT's lua.h has no version macro).
+ *
+ * Numbers: Lua 5.1 and LuaJIT have no integer subtype, so lua_pushinteger
+ * gives them a double. Every whole number the core hands to Lua (HTTP status,
+ * rate-limit counts and Unix times, descriptors, ids, byte counts) stays far
+ * below 2^53, where a double is exact: integers beyond 2^53 are not needed,
+ * and Sentry sends its large IDs as strings. */
 #ifndef SENTRY_COMPAT_H
 #define SENTRY_COMPAT_H
 
