@@ -51,12 +51,15 @@ function server.start(opts)
   os.remove(reserved)
   assert(run("mkdir -m 0755 " .. quote(prefix) .. " && mkdir " .. quote(prefix .. "/tmp")))
   local template = assert(read_file(opts.bench_dir .. "/nginx.conf"))
+  -- served from the configuration itself, inside single quotes
+  local list = assert(read_file(opts.bench_dir .. "/list.json")):gsub("%s+$", "")
+  assert(not list:find("['\\$]"), "bench: list.json must not hold ', \\ or $")
   local nginx = find_nginx()
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100003)
   for _ = 1, 20 do
     local port = math.random(20000, 59999)
     local values = {
-      PREFIX = prefix, PORT = tostring(port), BENCH_DIR = opts.bench_dir,
+      PREFIX = prefix, PORT = tostring(port), BENCH_DIR = opts.bench_dir, LIST_JSON = list,
       -- as root, nginx would run its worker as nobody, who may not read the checkout
       USER = capture("id -u") == "0" and "user root;" or "",
     }
