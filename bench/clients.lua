@@ -54,7 +54,7 @@ local function timed(n, warm, step, extra)
 end
 
 local function new_client()
-  local client, err = require("sentry").new { token = TOKEN, base_url = base, config = false }
+  local client, err = require("sentry").new { token = TOKEN, base_url = base, config = false, timeout = 10 }
   if not client then fail(err) end
   return client
 end
@@ -74,7 +74,7 @@ function modes.core()
   local handle = require("sentry.core").new_handle { token = TOKEN, user_agent = "sentry-lua/bench" }
   local url, headers = base .. LIST, { Accept = "application/json" }
   timed(count, math.min(100, count), function()
-    local res, message = handle:perform("GET", url, headers, nil, 30)
+    local res, message = handle:perform("GET", url, headers, nil, 10)
     if not res then fail(message) end
     if res.status ~= 200 or #res.body ~= 2141 then fail("unexpected response") end
   end)
@@ -82,6 +82,7 @@ end
 
 function modes.luasocket()
   local http, ltn12, cjson = require "socket.http", require "ltn12", require "cjson"
+  http.TIMEOUT = 10
   local url = base .. LIST
   local headers = { authorization = "Bearer " .. TOKEN, accept = "application/json" }
   timed(count, math.min(20, count), function()
@@ -98,6 +99,7 @@ function modes.luacurl()
   local easy = curl.easy_init()
   local chunks, n = {}, 0
   easy:setopt(curl.OPT_URL, base .. LIST)
+  easy:setopt(curl.OPT_TIMEOUT, 10)
   easy:setopt(curl.OPT_HTTPHEADER, { "Authorization: Bearer " .. TOKEN, "Accept: application/json" })
   easy:setopt(curl.OPT_WRITEFUNCTION, function(data) -- (data, size) in this binding
     n = n + 1

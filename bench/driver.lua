@@ -164,7 +164,7 @@ end
 
 -- The curl command line, one process per request, timed from here.
 local function curl_cli_sample(url, count)
-  local loop = string.format("i=0; while [ $i -lt %d ]; do curl -s -f -o /dev/null -H %s -H %s %s || exit 1; "
+  local loop = string.format("i=0; while [ $i -lt %d ]; do curl -s -f --max-time 10 -o /dev/null -H %s -H %s %s || exit 1; "
     .. "i=$((i+1)); done", count, quote("Authorization: Bearer " .. TOKEN), quote("Accept: application/json"),
     quote(url))
   local started = core.monotonic()

@@ -43,8 +43,19 @@ local function find_nginx()
   error("bench: nginx not found (run 'make deps', or set NGINX)", 0)
 end
 
+-- A backstop for a driver that dies or is killed before it stops the server:
+-- a shell that waits for the driver process to end, then stops nginx.
+local function start_watchdog(prefix, nginx_pid)
+  local driver_pid = capture("echo $PPID")
+  local script = string.format("while kill -0 %s && kill -0 %d; do sleep 0.5; done 2>/dev/null; "
+    .. "if [ -f %s ]; then kill -TERM %d; sleep 1; rm -rf %s; fi",
+    driver_pid, nginx_pid, quote(prefix .. "/nginx.pid"), nginx_pid, quote(prefix))
+  run("nohup sh -c " .. quote(script) .. " >/dev/null 2>&1 </dev/null &")
+end
+
 --- Starts nginx. opts: bench_dir (absolute path of bench/), pin (a command
 -- prefix such as "taskset -c 1 ", or ""). Returns { url, port, prefix, pid }.
+-- nginx is stopped when the calling process ends, whatever the reason.
 function server.start(opts)
   local reserved = os.tmpname()
   local prefix = reserved .. "-bench"
@@ -73,7 +84,9 @@ function server.start(opts)
       local url = "http://127.0.0.1:" .. port
       for _ = 1, 100 do
         if capture("curl -s -o /dev/null -w '%{http_code}' --max-time 2 " .. quote(url .. "/api/0/bench/slow/")) == "200" then
-          return { url = url, port = port, prefix = prefix, pid = tonumber(read_file(prefix .. "/nginx.pid")) }
+          local pid = tonumber(read_file(prefix .. "/nginx.pid"))
+          if pid then start_watchdog(prefix, pid) end
+          return { url = url, port = port, prefix = prefix, pid = pid }
         end
         run("sleep 0.05")
       end
