@@ -348,6 +348,34 @@ local function batch(url)
   end
 end
 
+-- Where a client:get's CPU goes (bench/stages.lua), medians of 3 runs.
+local STAGES = {
+  { id = "get", label = "the whole `client:get`" },
+  { id = "perform", label = "the transfer in the C core (`handle:perform`: libcurl, kernel, headers into a Lua table)" },
+  { id = "json", label = "decoding the 2 KiB JSON body (lua-cjson)" },
+  { id = "links", label = "parsing the `Link` header (sentry.links, Lua)" },
+  { id = "endpoints", label = "matching the endpoint catalogue (sentry.endpoints)" },
+}
+
+local function stages(url)
+  local values = {}
+  local problem
+  for _ = 1, QUICK and 1 or 3 do
+    local out, code = capture(PIN_CLIENT .. lua_env(LUA) .. LUA .. " bench/stages.lua " .. quote(url) .. " "
+      .. (QUICK and 50 or 3000) .. " 2>&1")
+    if code ~= nil and code ~= 0 then problem = trim(out) end
+    for id, cpu, alloc in out:gmatch("stage=(%S+) cpu_us=(%S+) alloc_b=(%S+)") do
+      values[id] = values[id] or { cpu = {}, alloc = {} }
+      table.insert(values[id].cpu, tonumber(cpu))
+      table.insert(values[id].alloc, tonumber(alloc))
+    end
+  end
+  if check("stages of a client:get", problem == nil and values.get ~= nil, problem) then
+    report.stages = {}
+    for id, v in pairs(values) do report.stages[id] = { cpu = median(v.cpu), alloc = median(v.alloc) } end
+  end
+end
+
 -- Instructions per request: the difference between two callgrind runs of
 -- different lengths, so start-up and warm-up cancel out.
 local function callgrind(url)
@@ -505,6 +533,32 @@ local function write_report(path, machine, url_note)
     line(string.format("| %s | %s | %s |", c.label, count_format(c.per_request), ratio(c.per_request, floor_ir)))
   end
   line("")
+  if report.stages and report.stages.get then
+    local st = report.stages
+    line("## Where a `client:get`'s CPU time goes")
+    line("")
+    line("bench/stages.lua times the whole call, then each part alone in the same process on the same")
+    line("response (CPU time, kernel included, garbage collection included; medians of 3 runs).")
+    line("")
+    line("| part | CPU µs/request | share | bytes allocated |")
+    line("| --- | ---: | ---: | ---: |")
+    local rest = st.get.cpu
+    for _, stage in ipairs(STAGES) do
+      local v = st[stage.id]
+      if v then
+        if stage.id ~= "get" then rest = rest - v.cpu end
+        line(string.format("| %s | %.1f | %.0f%% | %s |", stage.label, v.cpu, v.cpu / st.get.cpu * 100,
+          count_format(v.alloc)))
+      end
+    end
+    line(string.format("| the rest: URL and header building, exchange and retry bookkeeping, hook and rate-limit "
+      .. "tables, collecting the garbage of it all | %.1f | %.0f%% | |", rest, rest / st.get.cpu * 100))
+    local floor_row = report.by_id and report.by_id.floor
+    if floor_row and floor_row.cpu_us then
+      line(string.format("| for comparison: the floor, whole request | %.1f | | |", floor_row.cpu_us))
+    end
+    line("")
+  end
   line("## Pagination")
   line("")
   line("`for item in client:paginate(path, { per_page = 100 })`, pages of 100 Sentry-issue-shaped")
@@ -577,6 +631,7 @@ local ran, problem = pcall(function()
   pagination(srv.url)
   rate_limit_wait(srv.url)
   batch(srv.url)
+  stages(srv.url)
   callgrind(srv.url)
 end)
 server.stop(srv)
