@@ -322,6 +322,15 @@ end
 -- BATCH SLOT: runs once client.batch exists (see clients.lua, mode "batch").
 local function batch(url)
   report.batch = {}
+  -- the floor, sequential, on the same endpoint: what a 20 ms server leaves of the gap
+  local floor_times = {}
+  for _ = 1, QUICK and 1 or 3 do
+    local sample = run_sample(PIN_CLIENT .. quote(FLOOR) .. " " .. quote(url .. "/api/0/bench/slow/") .. " " .. COUNT.batch)
+    if sample then floor_times[#floor_times + 1] = sample.seconds end
+  end
+  if check("batch: the floor on the 20 ms endpoint", #floor_times > 0) then
+    report.batch_floor = { seconds = median(floor_times), rate = COUNT.batch / median(floor_times) }
+  end
   for _, concurrency in ipairs { 1, 10 } do
     local times, problem, missing = {}, nil, nil
     for _ = 1, QUICK and 1 or 5 do
@@ -592,11 +601,16 @@ local function write_report(path, machine, url_note)
   elseif report.batch and #report.batch > 0 then
     line(string.format("%d requests to an endpoint that answers after 20 ms.", COUNT.batch))
     line("")
-    line("| concurrency | seconds | requests/s | × concurrency 1 |")
-    line("| ---: | ---: | ---: | ---: |")
+    local floor_rate = report.batch_floor and report.batch_floor.rate
+    line("| client | concurrency | seconds | requests/s | × floor | × concurrency 1 |")
+    line("| --- | ---: | ---: | ---: | ---: | ---: |")
+    if report.batch_floor then
+      line(string.format("| floor (C, sequential) | 1 | %.2f | %s | 1.00× | |", report.batch_floor.seconds,
+        count_format(floor_rate)))
+    end
     for _, b in ipairs(report.batch) do
-      line(string.format("| %d | %.2f | %s | %s |", b.concurrency, b.seconds, count_format(b.rate),
-        ratio(b.rate, report.batch[1].rate)))
+      line(string.format("| sentry-lua `client:batch` | %d | %.2f | %s | %s | %s |", b.concurrency, b.seconds,
+        count_format(b.rate), ratio(b.rate, floor_rate), ratio(b.rate, report.batch[1].rate)))
     end
   end
   line("")
