@@ -41,6 +41,7 @@ build = {
     ["sentry.batch"] = "lua/sentry/batch.lua",
     ["sentry.errors"] = "lua/sentry/errors.lua",
     ["sentry.exchange"] = "lua/sentry/exchange.lua",
+    ["sentry.ini"] = "lua/sentry/ini.lua",
     ["sentry.json"] = "lua/sentry/json.lua",
     ["sentry.links"] = "lua/sentry/links.lua",
     ["sentry.paginate"] = "lua/sentry/paginate.lua",
