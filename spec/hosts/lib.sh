@@ -1,7 +1,7 @@
 # shellcheck shell=sh
 # Shared by the host suites (sourced, not run): counting checks, a scratch
 # directory, and a fake Sentry to talk to. A suite sources this file, makes its
-# checks with pass/fail/check, and ends with `finish`, which prints the line
+# checks with pass/fail, and ends with `finish`, which prints the line
 # tools/run-tests adds up ("N passed, N failed") and sets the exit status.
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,13 +20,6 @@ fail() {
   failed=$((failed + 1))
   echo "FAILED - $1"
   if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/    /'; fi
-}
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-  description=$1
-  shift
-  if "$@"; then pass "$description"; else fail "$description"; fi
 }
 
 # A suite may define suite_cleanup (stop its own servers); it runs first.
