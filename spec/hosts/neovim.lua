@@ -95,7 +95,7 @@ end
 
 check("a rate-limit wait inside a coroutine leaves the editor's loop running", function()
   local client = new_client { sleep = editor_sleep }
-  local key = string.format("nvim-%d-%d", os.time(), math.random(1, 1e9))
+  local key = string.format("nvim-%d-%d", vim.fn.getpid(), uv.hrtime())
   local res, err, done
   local ticks = 0
   local timer = uv.new_timer()
