@@ -38,6 +38,7 @@ build = {
     ["sentry.dsn"] = "lua/sentry/dsn.lua",
     ["sentry.endpoint_data"] = "lua/sentry/endpoint_data.lua",
     ["sentry.endpoints"] = "lua/sentry/endpoints.lua",
+    ["sentry.async"] = "lua/sentry/async.lua",
     ["sentry.batch"] = "lua/sentry/batch.lua",
     ["sentry.errors"] = "lua/sentry/errors.lua",
     ["sentry.exchange"] = "lua/sentry/exchange.lua",

@@ -21,9 +21,10 @@ end
 --- Closes the client's connection. Later calls raise "attempt to use a closed client".
 -- Idempotent; also run by `__gc` and, on Lua 5.4, by `<close>`.
 function Client:close()
+  if self._async then self._async:close() end
   if self._multi then self._multi:close() end
   if self._handle then self._handle:close() end
-  self._handle, self._multi = nil, nil
+  self._handle, self._multi, self._async = nil, nil, nil
 end
 Client.__close = Client.close
 Client.__gc = Client.close
@@ -222,6 +223,29 @@ end
 function Client:_engine()
   if not self._multi then self._multi = core.new_engine(self._handle, "poll") end
   return self._multi
+end
+
+--- The client's event-loop driver (see `sentry.async`), made on first use.
+-- @tparam[opt] table options `{ loop = luv, schedule = function(fn), concurrency = 10 }`
+--   (options apply when the driver is made)
+function Client:async(options)
+  check_open(self)
+  if not self._async then self._async = require("sentry.async").new(self, options) end
+  return self._async
+end
+
+--- Starts a request without waiting; `callback(res, err)` runs when it is done
+-- (in Neovim through `vim.schedule`). Needs an event loop: see `sentry.async`.
+function Client:request_async(method, path, opts, callback)
+  check_open(self)
+  return require("sentry.async").request(self, method, path, opts, callback)
+end
+
+--- Starts a batch without waiting; `callback(results)` gets one `{ res, err }`
+-- per request, in input order.
+function Client:batch_async(requests, opts, callback)
+  check_open(self)
+  return require("sentry.async").batch(self, requests, opts, callback)
 end
 
 local paginate = require "sentry.paginate"

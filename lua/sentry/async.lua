@@ -1,0 +1,174 @@
+--- Non-blocking requests on an event loop (libuv through luv: Neovim's
+-- `vim.uv`/`vim.loop`, or `require "luv"`). libcurl's multi engine runs in
+-- "socket" mode: the loop watches the sockets libcurl names and calls back
+-- when they are ready, and timers stand in for libcurl's timeouts and for
+-- rate-limit and retry waits. Nothing blocks the loop.
+--
+--     client:request_async("GET", "/organizations/{org}/", nil, function(res, err) ... end)
+--     client:batch_async(requests, { concurrency = 10 }, function(results) ... end)
+--
+-- In Neovim, callbacks run through `vim.schedule`, so they may call any API.
+-- @module sentry.async
+local core = require "sentry.core"
+local batch = require "sentry.batch"
+local Scheduler = require "sentry.scheduler"
+
+local async = {}
+
+local Driver = {}
+Driver.__index = Driver
+
+local function default_loop()
+  local vim = rawget(_G, "vim")
+  if vim then return vim.uv or vim.loop end
+  local ok, luv = pcall(require, "luv")
+  if ok then return luv end
+  return nil
+end
+
+local function default_schedule()
+  local vim = rawget(_G, "vim")
+  if vim and vim.schedule then return vim.schedule end
+  return function(fn) fn() end
+end
+
+--- Makes a driver for a client.
+-- @param client
+-- @tparam[opt] table options `{ loop = luv, schedule = function(fn), concurrency = 10 }`
+-- @return the driver
+function async.new(client, options)
+  options = options or {}
+  local loop = options.loop or default_loop()
+  if not loop then
+    error("sentry.async needs an event loop: run inside Neovim, install luv, or pass { loop = ... }", 3)
+  end
+  local driver = setmetatable({
+    client = client,
+    loop = loop,
+    schedule = options.schedule or default_schedule(),
+    engine = core.new_engine(client._handle, "socket"),
+    polls = {},
+    callbacks = {},
+    next_id = 0,
+  }, Driver)
+  driver.scheduler = Scheduler.new(client, options.concurrency or 10, function(id, res, err)
+    driver:deliver(id, res, err)
+  end)
+  driver.curl_timer = loop.new_timer()
+  driver.due_timer = loop.new_timer()
+  return driver
+end
+
+function Driver:deliver(id, res, err)
+  local callback = self.callbacks[id]
+  self.callbacks[id] = nil
+  self.schedule(function() callback(res, err) end)
+end
+
+--- Queues an exchange; `callback(res, err)` runs when it is done.
+function Driver:submit(exchange, callback)
+  self.next_id = self.next_id + 1
+  self.callbacks[self.next_id] = callback
+  self.scheduler:add(self.next_id, exchange)
+  self:pump()
+end
+
+-- At least 1 ms: libuv runs a timer re-armed to 0 ms from a timer callback
+-- again in the same pass, which never ends when libcurl keeps asking for 0.
+local function arm(timer, seconds, action)
+  timer:stop()
+  if seconds then timer:start(math.max(math.floor(seconds * 1000 + 0.5), 1), 0, action) end
+end
+
+--- Starts what may start, then tells the loop what to watch.
+function Driver:pump()
+  local next_due = self.scheduler:start_ready(self.engine)
+  self:watch_sockets()
+  arm(self.curl_timer, self.engine:timeout(), function() self:act(nil) end)
+  arm(self.due_timer, next_due and math.max(next_due - core.now(), 0), function() self:pump() end)
+end
+
+function Driver:watch_sockets()
+  for _, change in ipairs(self.engine:sockets()) do
+    local fd, events = change[1], change[2]
+    local poll = self.polls[fd]
+    if events == "remove" or events == "none" then
+      -- stopped, not closed: libuv closes handles later, and a kept-alive
+      -- connection's fd comes back for the next request; one handle per fd
+      if poll then poll:stop() end
+    else
+      if not poll then
+        poll = self.loop.new_poll(fd)
+        self.polls[fd] = poll
+      end
+      poll:start(events, function(err, ready)
+        self:act(fd, err and "e" or ready)
+      end)
+    end
+  end
+end
+
+--- A socket is ready (or, with fd nil, libcurl's timer fired).
+function Driver:act(fd, events)
+  if self.engine == nil then return end
+  self.engine:socket_action(fd, events)
+  for _, completion in ipairs(self.engine:completed()) do self.scheduler:complete(completion) end
+  self:pump()
+end
+
+--- Stops watching and frees the engine; pending callbacks never run.
+function Driver:close()
+  for fd, poll in pairs(self.polls) do
+    poll:stop()
+    poll:close()
+    self.polls[fd] = nil
+  end
+  for _, timer in ipairs { self.curl_timer, self.due_timer } do
+    timer:stop()
+    timer:close()
+  end
+  if self.engine then self.engine:close() end
+  self.engine = nil
+end
+
+--- `client:request_async(method, path, opts, callback)`: like `request`, but
+-- returns at once; `callback(res, err)` runs when the request is done.
+function async.request(client, method, path, opts, callback)
+  if type(callback) ~= "function" then error("bad argument #4 to 'request_async' (a callback expected)", 3) end
+  local exchange, err = client:_prepare(method, path, opts, 4)
+  local driver = client:async()
+  if not exchange then
+    driver.schedule(function() callback(nil, err) end)
+    return
+  end
+  driver:submit(exchange, callback)
+end
+
+--- `client:batch_async(requests, opts, callback)`: like `batch`, but returns at
+-- once; `callback(results)` gets one `{ res, err }` per request, in input order.
+function async.batch(client, requests, opts, callback)
+  if type(callback) ~= "function" then error("bad argument #3 to 'batch_async' (a callback expected)", 3) end
+  local driver = client:async()
+  driver.scheduler.concurrency = batch.check_options(opts)
+  local results, pending = {}, #requests
+  if pending == 0 then
+    driver.schedule(function() callback(results) end)
+    return
+  end
+  local function done(index, res, err)
+    results[index] = { res = res, err = err }
+    pending = pending - 1
+    if pending == 0 then callback(results) end
+  end
+  for index, request in ipairs(requests) do
+    local method, path, request_opts = batch.normalize(request, index)
+    local exchange, err = client:_prepare(method, path, request_opts, 5)
+    if exchange then
+      driver:submit(exchange, function(res, request_err) done(index, res, request_err) end)
+    else
+      driver.schedule(function() done(index, nil, err) end)
+    end
+  end
+end
+
+return async
