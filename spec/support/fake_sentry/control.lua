@@ -99,6 +99,16 @@ function SHAPES.empty()
   return nil
 end
 
+-- A debugging proxy's error page that quotes the request's headers, the
+-- Authorization header included.
+function SHAPES.echo_headers(_, status)
+  local lines = { status .. " " .. reason(status) }
+  for name, value in pairs(ngx.req.get_headers()) do
+    lines[#lines + 1] = name .. ": " .. (type(value) == "table" and table.concat(value, ", ") or value)
+  end
+  return table.concat(lines, "\n"), "text/plain"
+end
+
 local function send_shaped(req, status, shape, headers)
   local build = SHAPES[shape]
   if not build then
