@@ -35,6 +35,7 @@ build = {
     ["sentry"] = "lua/sentry/init.lua",
     ["sentry.client"] = "lua/sentry/client.lua",
     ["sentry.config"] = "lua/sentry/config.lua",
+    ["sentry.cosocket"] = "lua/sentry/cosocket.lua",
     ["sentry.dsn"] = "lua/sentry/dsn.lua",
     ["sentry.endpoint_data"] = "lua/sentry/endpoint_data.lua",
     ["sentry.endpoints"] = "lua/sentry/endpoints.lua",

@@ -6,6 +6,7 @@
 #include "compat.h"
 #include "ratelimit.h"
 #include "timeutil.h"
+#include "transfer.h"
 
 #include <curl/curl.h>
 #include <stdint.h>
@@ -176,6 +177,8 @@ static const luaL_Reg core_functions[] = {
     {"stat_mode", core_stat_mode},
     {"retry_decide", core_retry_decide},
     {"proactive_wait", core_proactive_wait},
+    {"check_request", sentry_lua_check_request},
+    {"read_rate_limit", sentry_lua_read_rate_limit},
     {NULL, NULL}};
 
 /* The one exported symbol (everything else is hidden by -fvisibility=hidden). */

@@ -267,6 +267,21 @@ static void check_url(lua_State *L, const char *url, size_t len) {
   }
 }
 
+static void check_header(lua_State *L, const char *name, size_t name_len, const char *value,
+                         size_t value_len) {
+  size_t i;
+  if (name_len == 0) luaL_error(L, "header name is empty");
+  for (i = 0; i < name_len; i++) {
+    if (!sentry_is_tchar((unsigned char)name[i])) {
+      luaL_error(L, "header name '%s' has a character not allowed in a header name", name);
+    }
+  }
+  if (sentry_header_name_is(name, name_len, "authorization")) {
+    luaL_error(L, "the Authorization header is set from the client's token");
+  }
+  check_header_safe(L, "header value", value, value_len);
+}
+
 static void append_header(lua_State *L, sentry_transfer *t, const char *line) {
   struct curl_slist *grown = curl_slist_append(t->request_headers, line);
   if (grown == NULL) luaL_error(L, "out of memory");
@@ -283,23 +298,14 @@ static void build_request_headers(lua_State *L, sentry_transfer *t, int headers)
   luaL_checktype(L, headers, LUA_TTABLE);
   lua_pushnil(L);
   while (lua_next(L, headers) != 0) {
-    size_t name_len, value_len, i;
+    size_t name_len, value_len;
     const char *name, *value;
     if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
       luaL_error(L, "header names and values must be strings");
     }
     name = lua_tolstring(L, -2, &name_len);
     value = lua_tolstring(L, -1, &value_len);
-    if (name_len == 0) luaL_error(L, "header name is empty");
-    for (i = 0; i < name_len; i++) {
-      if (!sentry_is_tchar((unsigned char)name[i])) {
-        luaL_error(L, "header name '%s' has a character not allowed in a header name", name);
-      }
-    }
-    if (sentry_header_name_is(name, name_len, "authorization")) {
-      luaL_error(L, "the Authorization header is set from the client's token");
-    }
-    check_header_safe(L, "header value", value, value_len);
+    check_header(L, name, name_len, value, value_len);
     /* "Name:" alone would delete a default header; "Name;" sends it empty. */
     lua_pushfstring(L, value_len ? "%s: %s" : "%s;", name, value);
     append_header(L, t, lua_tostring(L, -1));
@@ -482,4 +488,70 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
   buffer_release_if_large(&t->body);
   buffer_release_if_large(&t->header_block);
   return 1;
+}
+
+/* --- for transports that do their own I/O (nginx cosockets) --- */
+
+/* core.check_request(method, url, headers, token): the same checks a libcurl
+ * request gets, raising on what cannot be sent safely. */
+int sentry_lua_check_request(lua_State *L) {
+  size_t method_len, url_len, token_len;
+  const char *method = luaL_checklstring(L, 1, &method_len);
+  const char *url = luaL_checklstring(L, 2, &url_len);
+  const char *token = luaL_optlstring(L, 4, "", &token_len);
+  check_method(L, 1, method, method_len);
+  check_url(L, url, url_len);
+  check_header_safe(L, "token", token, token_len);
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 3) != 0) {
+      size_t name_len, value_len;
+      const char *name, *value;
+      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+        luaL_error(L, "header names and values must be strings");
+      }
+      name = lua_tolstring(L, -2, &name_len);
+      value = lua_tolstring(L, -1, &value_len);
+      check_header(L, name, name_len, value, value_len);
+      lua_pop(L, 1);
+    }
+  }
+  return 0;
+}
+
+/* core.read_rate_limit(headers, received_at) -> rate_limit|nil, retry_after|nil, date|nil,
+ * from a table of lower-case header names: the parsing libcurl responses get. */
+int sentry_lua_read_rate_limit(lua_State *L) {
+  sentry_rate_limit rate_limit;
+  double received_at = luaL_checknumber(L, 2);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  memset(&rate_limit, 0, sizeof rate_limit);
+  lua_pushnil(L);
+  while (lua_next(L, 1) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+      size_t name_len, value_len;
+      const char *name = lua_tolstring(L, -2, &name_len);
+      const char *value = lua_tolstring(L, -1, &value_len);
+      sentry_rate_limit_observe(&rate_limit, name, name_len, value, value_len);
+    }
+    lua_pop(L, 1);
+  }
+  sentry_rate_limit_finish(&rate_limit, received_at);
+  if (rate_limit.present) {
+    push_rate_limit(L, &rate_limit);
+  } else {
+    lua_pushnil(L);
+  }
+  if (rate_limit.has_retry_after) {
+    lua_pushnumber(L, rate_limit.retry_after);
+  } else {
+    lua_pushnil(L);
+  }
+  if (rate_limit.has_date) {
+    lua_pushnumber(L, rate_limit.date);
+  } else {
+    lua_pushnil(L);
+  }
+  return 3;
 }

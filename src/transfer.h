@@ -52,4 +52,8 @@ void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int method_index)
 /* After the transfer: pushes the response table, or nil, message, code. */
 int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc);
 
+/* Lua functions for transports that do their own I/O (see transfer.c). */
+int sentry_lua_check_request(lua_State *L);
+int sentry_lua_read_rate_limit(lua_State *L);
+
 #endif

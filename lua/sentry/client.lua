@@ -119,7 +119,7 @@ end
 --- The retry loop. Plain Lua from end to end, so a yielding `sleep` (ngx.sleep,
 -- coroutine.yield) works: no C call sits between the caller and the sleep.
 function Client:_send(exchange)
-  local handle = self._handle
+  local handle = self:_transport()
   while true do
     local pause, err = exchange:pause(0)
     if not pause then return nil, err end
@@ -219,8 +219,19 @@ function Client:batch(requests, opts)
   return require("sentry.batch").run(self, requests, opts)
 end
 
---- The client's multi engine for blocking batches, made on first use.
+--- What carries requests now: nginx cosockets inside OpenResty where they can
+-- yield (or always with transport = "ngx"), else the libcurl handle.
+function Client:_transport()
+  local nginx = self._cosocket
+  if nginx and (self._cosocket_always or require("sentry.cosocket").available()) then return nginx end
+  return self._handle
+end
+
+--- The engine for batches: nginx light threads when requests go over
+-- cosockets, else the client's libcurl multi engine, made on first use.
 function Client:_engine()
+  local transport = self:_transport()
+  if transport ~= self._handle then return require("sentry.cosocket").engine(transport) end
   if not self._multi then self._multi = core.new_engine(self._handle, "poll") end
   return self._multi
 end

@@ -62,7 +62,7 @@ local OPTION_TYPES = {
   backoff_base = "number", backoff_factor = "number", backoff_cap = "number",
   retry_unsafe = "boolean", sleep = "function", user_agent = "string", ca_file = "string",
   allow_http = "boolean", check_scopes = "boolean", hooks = "table", log = "function",
-  max_body_bytes = "number",
+  max_body_bytes = "number", transport = "string",
 }
 
 -- Files already warned about for loose permissions, in this process.

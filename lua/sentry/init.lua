@@ -127,12 +127,28 @@ function sentry.new(opts)
   })
   if not created then return nil, errors.invalid(token.scrub(tostring(handle))) end
 
+  local transport = values.transport or "auto"
+  local in_openresty = rawget(_G, "ngx") ~= nil and ngx.socket ~= nil
+  if transport ~= "auto" and transport ~= "curl" and transport ~= "ngx" then
+    return nil, errors.invalid("transport must be \"auto\", \"curl\" or \"ngx\"")
+  elseif transport == "ngx" and not in_openresty then
+    return nil, errors.invalid("transport \"ngx\" needs OpenResty (nginx with its Lua module)")
+  end
+  local nginx_transport
+  if transport == "ngx" or (transport == "auto" and in_openresty) then
+    nginx_transport = require("sentry.cosocket").new {
+      token = values.token, user_agent = user_agent, insecure = values.insecure,
+      connect_timeout = values.connect_timeout, max_body_bytes = values.max_body_bytes }
+  end
+
   local client = setmetatable({
     base_url = root,
     org = values.org,
     project = values.project,
     token_info = { type = info.type, org = info.org, url = info.url, region_url = info.region_url },
     _handle = handle,
+    _cosocket = nginx_transport,
+    _cosocket_always = transport == "ngx",
     _token_display = token.redact(values.token),
     _timeout = values.timeout or 30,
     _sleep = opts.sleep or default_sleep(),
