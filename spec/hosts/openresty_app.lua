@@ -53,6 +53,15 @@ function app.projects()
   ngx.say(cjson.encode { status = res and res.status, count = res and #res.body, error = err and tostring(err) })
 end
 
+--- A request whose response takes a second to come.
+function app.slow()
+  local client = new_client()
+  local started = now()
+  local res, err = client:get("/fake/slow/", { query = { ms = 1000 } })
+  client:close()
+  ngx.say(cjson.encode { status = res and res.status, error = err and tostring(err), seconds = now() - started })
+end
+
 function app.rate_limited()
   ngx.say(cjson.encode(rate_limited_request(ngx.var.arg_key)))
 end
