@@ -123,5 +123,51 @@ check("a rate-limit wait inside a coroutine leaves the editor's loop running", f
       .. "%d timer ticks during the wait", res.status, res.attempts, handed_back, total, ticks_while_waiting)
 end)
 
+-- Runs start(callback) on Neovim's loop and waits for the callback, counting
+-- the ticks of a 50 ms timer meanwhile. Returns the callback's arguments (as a
+-- table), the seconds until start returned, the seconds until the callback
+-- and the ticks.
+local function on_the_loop(start)
+  local ticks, results = 0, nil
+  local timer = uv.new_timer()
+  timer:start(50, 50, function() ticks = ticks + 1 end)
+  local started = uv.hrtime()
+  start(function(...) results = { ... } end)
+  local returned = seconds_since(started)
+  vim.wait(10000, function() return results ~= nil end, 10)
+  local total = seconds_since(started)
+  timer:stop()
+  timer:close()
+  return results or {}, returned, total, ticks
+end
+
+check("request_async: a response that takes a second leaves the editor's loop running", function()
+  local client = new_client()
+  local results, returned, total, ticks = on_the_loop(function(done)
+    client:request_async("GET", "/fake/slow/", { query = { ms = 1000 } }, done)
+  end)
+  client:close()
+  local res, err = results[1], results[2]
+  if not res then return false, tostring(err) end
+  return res.status == 200 and returned < 0.2 and total >= 0.9 and ticks >= 10,
+    string.format("status %s; returned after %.2f s, called back after %.2f s, %d timer ticks",
+      res.status, returned, total, ticks)
+end)
+
+check("request_async: a 429 with Retry-After: 1 is retried on the loop", function()
+  local client = new_client()
+  local key = string.format("nvim-async-%d-%d", vim.fn.getpid(), uv.hrtime())
+  local results, returned, total, ticks = on_the_loop(function(done)
+    client:request_async("GET", "/fake/flaky/" .. key .. "/",
+      { query = { fail = 1, status = 429, retry_after = 1 } }, done)
+  end)
+  client:close()
+  local res, err = results[1], results[2]
+  if not res then return false, tostring(err) end
+  return res.status == 200 and res.attempts == 2 and returned < 0.2 and total >= 0.9 and ticks >= 10,
+    string.format("status %s after %s attempts; returned after %.2f s, called back after %.2f s, %d ticks",
+      res.status, res.attempts, returned, total, ticks)
+end)
+
 say(passed .. " passed, " .. failed .. " failed")
 vim.cmd(failed == 0 and "qall!" or "cquit 1")
