@@ -217,7 +217,8 @@ sentry_retry_decision sentry_retry_decide(const sentry_retry_policy *policy, int
     d.reason = outcome == SENTRY_TRANSPORT_TIMEOUT ? "timeout" : "network";
     d.wait = backoff(policy, attempts, random01);
   }
-  if (d.wait < 0) d.wait = 0;
+  /* NaN too: a backoff_base of 0 or infinity meets 0 * infinity after enough attempts */
+  if (!(d.wait > 0)) d.wait = 0;
   if (attempts > policy->max_retries) {
     d.action = SENTRY_EXHAUSTED;
   } else if (d.wait > policy->max_retry_wait) {
