@@ -264,6 +264,16 @@ describe("hardening", function()
       c:close()
     end)
 
+    it("backoff waits are always numbers, even when the backoff overflows", function()
+      -- backoff_base 0 times backoff_factor^attempts = infinity made a NaN wait
+      local c, waits = recording_client { max_retries = 3, backoff_base = 0, backoff_factor = 1e300 }
+      local _, err = c:get("/fake/status/503/")
+      assert.are.equal(4, err.attempts)
+      assert.are.equal(3, #waits)
+      for _, wait in ipairs(waits) do assert.are.equal(0, wait) end
+      c:close()
+    end)
+
     it("no file descriptor is left behind by any of these faults", function()
       local faults = {
         { "/fake/close/" }, { "/fake/reset/", { after = "body" } }, { "/fake/truncated/" },
