@@ -151,7 +151,12 @@ describe("client:batch", function()
     collectgarbage()
     local heap_growth, rss_growth = collectgarbage("count") - heap, rss_kib() - rss
     assert.is_true(heap_growth < 256, "Lua heap grew by " .. heap_growth .. " KiB")
-    assert.is_true(rss_growth < 1024, "RSS grew by " .. rss_growth .. " KiB")
+    -- nginx takes each cosocket's memory from the request's pool and frees it
+    -- when the request (here: the timer running the specs) ends, so inside
+    -- nginx RSS is not the measure; the Lua heap and descriptors still are.
+    if harness.transport() == "curl" then
+      assert.is_true(rss_growth < 1024, "RSS grew by " .. rss_growth .. " KiB")
+    end
     -- a leak would add one per batch (100); the connection cache may vary by a few
     assert.is_true(open_fds() <= fds + 4, "fds " .. fds .. " -> " .. open_fds())
     client:close()

@@ -50,15 +50,19 @@ describe("sentry client", function()
       local seen = res.body.headers
       assert.are.equal("Bearer " .. tokens.user_full, seen.authorization)
       assert.are.equal("sentry-lua/" .. sentry.VERSION .. " my-tool/2.0", seen["user-agent"])
-      assert.truthy(seen["accept-encoding"]:find("gzip", 1, true))
+      if harness.transport() == "curl" then
+        assert.truthy(seen["accept-encoding"]:find("gzip", 1, true))
+      else -- cosockets cannot decompress: ask for none
+        assert.is_nil(seen["accept-encoding"])
+      end
       assert.is_nil(seen.expect)
       assert.are.equal("application/json", seen["content-type"])
       assert.are.equal("application/json", seen.accept)
     end)
 
-    it("decodes gzip-compressed responses", function()
+    it("decodes gzip-compressed responses (libcurl; cosockets ask for none)", function()
       local res = assert(client:get("/organizations/acme/projects/"))
-      assert.are.equal("gzip", res.headers["content-encoding"])
+      assert.are.equal(harness.transport() == "curl" and "gzip" or nil, res.headers["content-encoding"])
       assert.are.equal(100, #res.body)
     end)
 

@@ -412,8 +412,12 @@ describe("pagination", function()
       -- Keeping the items would add megabytes (see below); allow a little noise.
       assert.is_true(live_end - live_10k < 64,
         string.format("live memory grew from %.0f KB to %.0f KB", live_10k, live_end))
-      assert.is_true(peak_all < peak_10k * 1.25,
-        string.format("peak %.0f KB over 100k items, %.0f KB over the first 10k", peak_all, peak_10k))
+      -- Inside nginx the collector's pace follows the whole worker, so peaks
+      -- there say little; live memory (above) is the measure on every transport.
+      if harness.transport() == "curl" then
+        assert.is_true(peak_all < peak_10k * 1.25,
+          string.format("peak %.0f KB over 100k items, %.0f KB over the first 10k", peak_all, peak_10k))
+      end
     end)
 
     it("is measured sensitively enough to see 10k collected items", function()

@@ -206,20 +206,22 @@ end
 
 --- Waits (yielding to nginx) until a transfer finishes or the time is up.
 function ThreadEngine:wait(seconds)
-  local waiting = { ngx.thread.spawn(ngx.sleep, seconds) }
+  local waiting = { ngx.thread.spawn(function() ngx.sleep(seconds) end) }
   for _, thread in pairs(self.threads) do waiting[#waiting + 1] = thread end
   local ok, result = ngx.thread.wait(unpack(waiting))
   ngx.thread.kill(waiting[1])
   if ok and type(result) == "table" and result.id then
     self.threads[result.id] = nil
-    self.running = self.running - 1
     self.done[#self.done + 1] = result
   end
 end
 
+--- Finished transfers since the last call; like the multi engine, a transfer
+-- counts as in flight until it is reported here.
 function ThreadEngine:completed()
   local done = self.done
   self.done = {}
+  self.running = self.running - #done
   return done
 end
 

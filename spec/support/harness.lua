@@ -31,6 +31,12 @@ end
 --- Marks an option to remove from the defaults in `harness.client`.
 harness.NONE = setmetatable({}, { __tostring = function() return "harness.NONE" end })
 
+--- How requests travel in this run: "ngx" (cosockets) when the specs run
+-- inside nginx (spec/hosts/openresty-specs), else "curl".
+function harness.transport()
+  return require("sentry.cosocket").available() and "ngx" or "curl"
+end
+
 --- Seconds since the epoch, sub-second.
 function harness.now()
   return require("sentry.core").now()
