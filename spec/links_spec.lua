@@ -220,6 +220,25 @@ describe("sentry.links", function()
     end)
   end)
 
+  describe("Sentry's exact form", function()
+    it("reads the same as the general syntax (one match on the hot path)", function()
+      -- two spaces after each ";" leave the one-match form to the general parser
+      local general = links.parse((SENTRY_HEADER:gsub("; ", ";  ")))
+      assert.are.same(general, links.parse(SENTRY_HEADER))
+      local cased = SENTRY_HEADER:gsub('rel="next"', 'rel="Next"')
+      assert.are.same(links.parse((cased:gsub("; ", ";  "))), links.parse(cased))
+    end)
+
+    it("leaves repeated relations and prev to the general rules", function()
+      local twice = '<https://x/1>; rel="next"; results="true"; cursor="a", '
+        .. '<https://x/2>; rel="next"; results="true"; cursor="b"'
+      assert.are.equal("https://x/1", links.parse(twice).next.url)
+      local prev = '<https://x/1>; rel="prev"; results="false"; cursor="a", '
+        .. '<https://x/2>; rel="next"; results="true"; cursor="b"'
+      assert.are.equal("https://x/1", links.parse(prev).previous.url)
+    end)
+  end)
+
   describe("has_next", function()
     it("is true only when the next link says results=\"true\"", function()
       assert.is_true(links.has_next(links.parse(SENTRY_HEADER)))

@@ -43,6 +43,23 @@ local function endpoint_key(method, target)
   return method .. " " .. (parts and parts.path or target), nil
 end
 
+local ENDPOINT_CACHE_SIZE = 256
+
+--- endpoint_key, remembered per method and path: scripts call the same few
+-- endpoints again and again, and the catalogue walk is on every request.
+function Client:_endpoint(method, target)
+  local path_key = method .. " " .. target:match("^[^?#]*")
+  local cached = self._endpoints[path_key]
+  if cached then return cached[1], cached[2] end
+  local key, known = endpoint_key(method, target)
+  if self._endpoints_count >= ENDPOINT_CACHE_SIZE then
+    self._endpoints, self._endpoints_count = {}, 0
+  end
+  self._endpoints[path_key] = { key, known }
+  self._endpoints_count = self._endpoints_count + 1
+  return key, known
+end
+
 --- Builds the target URL from a path and options.
 function Client:_target(path, opts)
   local filled, missing = url.fill(path, opts.params, self)
@@ -90,7 +107,7 @@ function Client:_prepare(method, path, opts, level)
   if not target then return nil, errors.invalid(problem) end
   local body, body_problem = encode_body(opts.body)
   if body_problem then return nil, errors.invalid(body_problem) end
-  local key, known = endpoint_key(method, target)
+  local key, known = self:_endpoint(method, target)
   if self._check_scopes then
     local refused = self:_refuse_unscoped(method, target, known)
     if refused then return nil, refused end
@@ -204,7 +221,7 @@ function Client:rate_limit(method, path)
   check_open(self)
   local target = url.resolve(self.base_url, (url.fill(path, nil, self) or path))
   if not target then return nil end
-  local last = self._limits[(endpoint_key(method:upper(), target))]
+  local last = self._limits[(self:_endpoint(method:upper(), target))]
   return last and last.rate_limit
 end
 

@@ -37,12 +37,9 @@ function Exchange.new(client, request)
   return setmetatable(request, Exchange)
 end
 
-function Exchange:hook(name, info)
-  local hook = self.client._hooks[name]
-  if hook then
-    info.method, info.url = self.method, self.target
-    hook(info)
-  end
+function Exchange:hook(hook, info)
+  info.method, info.url = self.method, self.target
+  hook(info)
 end
 
 --- How long to wait before the next attempt because the endpoint's rate-limit
@@ -59,30 +56,44 @@ function Exchange:pause(in_flight)
       rate_limit = last.rate_limit, attempts = self.attempts,
       detail = "the endpoint's rate-limit window is used up; not waiting longer than max_retry_wait" }
   end
-  if wait > 0 then self:hook("on_retry", { attempt = self.attempts, reason = "rate_limit_remaining", wait = wait }) end
+  local on_retry = self.client._hooks.on_retry
+  if wait > 0 and on_retry then
+    self:hook(on_retry, { attempt = self.attempts, reason = "rate_limit_remaining", wait = wait })
+  end
   return wait
 end
 
 --- Marks the start of an attempt.
 function Exchange:begin()
   self.attempts = self.attempts + 1
-  self:hook("on_request", { attempt = self.attempts, headers = self.headers })
+  local on_request = self.client._hooks.on_request
+  if on_request then self:hook(on_request, { attempt = self.attempts, headers = self.headers }) end
 end
 
 --- Takes an attempt's outcome (what the transport returned).
 -- @treturn string "retry" (then a wait in seconds) or "done" (then res, err)
 function Exchange:settle(res, message, code)
   local client = self.client
+  local hooks = client._hooks
   if res then
     if res.rate_limit then
-      client._limits[self.key] = { rate_limit = res.rate_limit, date = res.date, received_at = res.received_at }
+      local last = client._limits[self.key]
+      if last then
+        last.rate_limit, last.date, last.received_at = res.rate_limit, res.date, res.received_at
+      else
+        client._limits[self.key] = { rate_limit = res.rate_limit, date = res.date, received_at = res.received_at }
+      end
     end
-    self:hook("on_response", { attempt = self.attempts, status = res.status, rate_limit = res.rate_limit,
-      headers = res.headers })
+    if hooks.on_response then
+      self:hook(hooks.on_response, { attempt = self.attempts, status = res.status, rate_limit = res.rate_limit,
+        headers = res.headers })
+    end
   end
   local action, wait, reason = core.retry_decide(client._policy, self.attempts, self.idempotent, res, code)
   if action == "retry" then
-    self:hook("on_retry", { attempt = self.attempts, reason = reason, status = res and res.status, wait = wait })
+    if hooks.on_retry then
+      self:hook(hooks.on_retry, { attempt = self.attempts, reason = reason, status = res and res.status, wait = wait })
+    end
     return "retry", wait
   end
   local ok, err

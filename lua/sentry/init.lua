@@ -157,6 +157,8 @@ function sentry.new(opts)
     _check_scopes = opts.check_scopes or false,
     _limits = {},
     _probed = {},
+    _endpoints = {},
+    _endpoints_count = 0,
     _policy = {
       max_retries = values.max_retries or 3,
       max_retry_wait = values.max_retry_wait or 60,

@@ -160,10 +160,30 @@ end
 --   `rel` are left out; a `prev` link also serves as `previous` (its
 --   registered synonym, which Sentry uses). A blank header gives an empty
 --   table; malformed input or a non-string gives nil. Never raises.
+-- Sentry's own two-link form, read in one match: pagination reads this on
+-- every page, and the general parser below costs several times more.
+local SENTRY_LINK = '<([^>]*)>; rel="(%a+)"; results="(%a+)"; cursor="([^"\\]*)"'
+local SENTRY_FORM = "^" .. SENTRY_LINK .. ", " .. SENTRY_LINK .. "$"
+
+local function sentry_form(text)
+  local url1, rel1, results1, cursor1, url2, rel2, results2, cursor2 = text:match(SENTRY_FORM)
+  if not url1 then return nil end
+  local relation1, relation2 = rel1:lower(), rel2:lower()
+  if relation1 == relation2 or relation1 == "prev" or relation2 == "prev" then return nil end
+  return {
+    [relation1] = { url = url1, cursor = cursor1, results = RESULTS[results1:lower()],
+      params = { rel = rel1, results = results1, cursor = cursor1 } },
+    [relation2] = { url = url2, cursor = cursor2, results = RESULTS[results2:lower()],
+      params = { rel = rel2, results = results2, cursor = cursor2 } },
+  }
+end
+
 function links.parse(header_value)
   if type(header_value) ~= "string" then
     return nil
   end
+  local fast = sentry_form(header_value)
+  if fast then return fast end
   local text = header_value
   local result = {}
   local position = 1
