@@ -20,22 +20,23 @@ ALL_CFLAGS = -std=c99 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS) $(LUA_CFLA
 LDFLAGS_SHARED = -shared
 
 SOURCES = $(wildcard src/*.c)
+SHELL_SCRIPTS = $(filter-out %.lua %.conf,$(wildcard spec/hosts/*)) spec/support/fake-sentry \
+  $(wildcard tools/run-tests tools/install-deps tools/demo tools/asan bench/run fuzz/run)
 HEADERS = $(wildcard src/*.h)
 BUILD = build/$(LUA)
 CORE = $(BUILD)/sentry/core.so
 
 .PHONY: all build test test-all demo deps lint clean valgrind asan endpoints docs bench fuzz soak
 
-all: lua/sentry/core.so
+# Always copied: the in-place core must match $(LUA), whichever was built last.
+all: $(CORE)
+	cp $(CORE) lua/sentry/core.so
 
 build: $(CORE)
 
 $(CORE): $(SOURCES) $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SHARED) -o $@ $(SOURCES) $(CURL_LIBS)
-
-lua/sentry/core.so: $(CORE)
-	cp $(CORE) $@
 
 # Debian packages for building, testing and the demo.
 deps:
@@ -71,7 +72,7 @@ lint: docs
 	  --enable=warning,portability,performance --max-configs=1 \
 	  --suppress=missingIncludeSystem --suppress=toomanyconfigs \
 	  $(shell pkg-config --cflags $(PKG_$(lua))) $(CURL_CFLAGS) src &&) true
-	shellcheck -x spec/hosts/lib.sh spec/hosts/neovim spec/hosts/openresty spec/hosts/luarocks
+	shellcheck -x $(SHELL_SCRIPTS)
 
 endpoints:
 	$(LUA) tools/gen_endpoints.lua tools/endpoints.tsv > lua/sentry/endpoint_data.lua.new
