@@ -152,11 +152,18 @@ static slot *free_slot(lua_State *L, engine *e) {
   for (i = 0; i < e->slot_count; i++) {
     if (!e->slots[i]->busy) return e->slots[i];
   }
+  /* luaL_error does not return; the returns after it say so to the analyzers. */
   grown = realloc(e->slots, (e->slot_count + 1) * sizeof *grown);
-  if (grown == NULL) luaL_error(L, "out of memory");
+  if (grown == NULL) {
+    luaL_error(L, "out of memory");
+    return NULL;
+  }
   e->slots = grown;
   s = calloc(1, sizeof *s);
-  if (s == NULL) luaL_error(L, "out of memory");
+  if (s == NULL) {
+    luaL_error(L, "out of memory");
+    return NULL;
+  }
   e->slots[e->slot_count++] = s; /* owned by the engine before init can raise */
   sentry_transfer_init(L, &s->transfer, e->settings);
   return s;

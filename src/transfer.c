@@ -118,9 +118,11 @@ static double opt_number(lua_State *L, int opts, const char *field, double fallb
 
 static char *copy_string(const char *s) {
   char *copy;
+  size_t size;
   if (s == NULL) return NULL;
-  copy = malloc(strlen(s) + 1);
-  if (copy != NULL) strcpy(copy, s);
+  size = strlen(s) + 1;
+  copy = malloc(size);
+  if (copy != NULL) memcpy(copy, s, size);
   return copy;
 }
 
@@ -155,7 +157,10 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   sentry_settings *s;
   int ok;
 
-  if (token == NULL || token_len == 0) luaL_error(L, "option 'token' is required");
+  if (token == NULL || token_len == 0) {
+    luaL_error(L, "option 'token' is required");
+    return NULL; /* not reached: luaL_error does not return */
+  }
   check_header_safe(L, "token", token, token_len);
   if (user_agent != NULL) check_header_safe(L, "user_agent", user_agent, user_agent_len);
   if (!(connect_timeout > 0)) luaL_error(L, "option 'connect_timeout' must be positive");
@@ -209,7 +214,10 @@ void sentry_transfer_init(lua_State *L, sentry_transfer *t, sentry_settings *s) 
   t->settings = s;
   sentry_settings_retain(s);
   t->curl = curl_easy_init();
-  if (t->curl == NULL) luaL_error(L, "libcurl could not create a handle");
+  if (t->curl == NULL) {
+    luaL_error(L, "libcurl could not create a handle");
+    return; /* not reached: luaL_error does not return */
+  }
   SET(CURLOPT_SHARE, s->share);
   SET(CURLOPT_NOSIGNAL, 1L);
   SET(CURLOPT_ERRORBUFFER, t->error);
@@ -284,7 +292,10 @@ static void check_header(lua_State *L, const char *name, size_t name_len, const 
 
 static void append_header(lua_State *L, sentry_transfer *t, const char *line) {
   struct curl_slist *grown = curl_slist_append(t->request_headers, line);
-  if (grown == NULL) luaL_error(L, "out of memory");
+  if (grown == NULL) {
+    luaL_error(L, "out of memory");
+    return; /* not reached: luaL_error does not return */
+  }
   t->request_headers = grown;
 }
 
