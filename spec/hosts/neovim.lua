@@ -169,5 +169,28 @@ check("request_async: a 429 with Retry-After: 1 is retried on the loop", functio
       res.status, res.attempts, returned, total, ticks)
 end)
 
+check("batch_async: 10 requests of 300 ms finish together in under 1.5 s; a 10 ms timer ticks 50 times", function()
+  local client = new_client()
+  local requests = {}
+  for i = 1, 10 do requests[i] = { "GET", "/fake/slow/", { query = { ms = 300 } } } end
+  local ticks, list = 0, nil
+  local timer = uv.new_timer()
+  timer:start(10, 10, function() ticks = ticks + 1 end)
+  local started = uv.hrtime()
+  client:batch_async(requests, { concurrency = 10 }, function(results) list = results end)
+  vim.wait(10000, function() return list ~= nil end, 5)
+  local total = seconds_since(started)
+  timer:stop()
+  timer:close()
+  client:close()
+  if not list then return false, "no callback within 10 s" end
+  local ok = 0
+  for _, result in ipairs(list) do
+    if result.res and result.res.status == 200 then ok = ok + 1 end
+  end
+  return ok == 10 and total < 1.5 and ticks >= 50,
+    string.format("%d of 10 succeeded in %.2f s; %d ticks of the 10 ms timer", ok, total, ticks)
+end)
+
 say(passed .. " passed, " .. failed .. " failed")
 vim.cmd(failed == 0 and "qall!" or "cquit 1")
