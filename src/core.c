@@ -124,28 +124,49 @@ static sentry_transport_outcome transport_outcome(const char *code) {
   return SENTRY_TRANSPORT_FATAL;
 }
 
-/* core.retry_decide(policy, attempts, idempotent, res, transport_code)
+#define POLICY_METATABLE "sentry.core.policy"
+
+/* core.new_policy{ max_retries=, max_retry_wait=, backoff_base=, backoff_factor=,
+ *                  backoff_cap=, reset_margin=, retry_unsafe= }: read once per client. */
+static int core_new_policy(lua_State *L) {
+  sentry_retry_policy *policy;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  policy = lua_newuserdata(L, sizeof *policy);
+  policy->max_retries = (int)field_number(L, 1, "max_retries", 3);
+  policy->max_retry_wait = field_number(L, 1, "max_retry_wait", 60);
+  policy->backoff_base = field_number(L, 1, "backoff_base", 1);
+  policy->backoff_factor = field_number(L, 1, "backoff_factor", 2);
+  policy->backoff_cap = field_number(L, 1, "backoff_cap", 30);
+  policy->reset_margin = field_number(L, 1, "reset_margin", 0.1);
+  lua_getfield(L, 1, "retry_unsafe");
+  policy->retry_unsafe = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  luaL_setmetatable(L, POLICY_METATABLE);
+  return 1;
+}
+
+/* policy:decide(attempts, idempotent, res, transport_code)
  *   -> action ("done" | "retry" | "exhausted" | "too_long"), wait, reason */
-static int core_retry_decide(lua_State *L) {
+static int policy_decide(lua_State *L) {
   static const char *const actions[] = {"done", "retry", "exhausted", "too_long"};
-  sentry_retry_policy policy;
+  const sentry_retry_policy *policy = luaL_checkudata(L, 1, POLICY_METATABLE);
+  int attempts = (int)luaL_checkinteger(L, 2);
   sentry_rate_limit rl;
   sentry_retry_decision d;
-  int status, attempts;
+  int status = 0;
   double received_at;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  attempts = (int)luaL_checkinteger(L, 2);
-  policy.max_retries = (int)field_number(L, 1, "max_retries", 3);
-  policy.max_retry_wait = field_number(L, 1, "max_retry_wait", 60);
-  policy.backoff_base = field_number(L, 1, "backoff_base", 1);
-  policy.backoff_factor = field_number(L, 1, "backoff_factor", 2);
-  policy.backoff_cap = field_number(L, 1, "backoff_cap", 30);
-  policy.reset_margin = field_number(L, 1, "reset_margin", 0.1);
-  lua_getfield(L, 1, "retry_unsafe");
-  policy.retry_unsafe = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  if (lua_type(L, 4) == LUA_TTABLE) {
+    status = (int)field_number(L, 4, "status", 0);
+    /* The common case, a final answer: nothing else to read. */
+    if (status != 0 && sentry_status_is_final(status)) {
+      lua_pushliteral(L, "done");
+      lua_pushnumber(L, 0);
+      lua_pushnil(L);
+      return 3;
+    }
+  }
   received_at = read_response(L, 4, &rl, &status);
-  d = sentry_retry_decide(&policy, attempts, lua_toboolean(L, 3), status,
+  d = sentry_retry_decide(policy, attempts, lua_toboolean(L, 3), status,
                           transport_outcome(luaL_optstring(L, 5, NULL)), &rl, received_at,
                           sentry_wall_clock(), random01());
   lua_pushstring(L, actions[d.action]);
@@ -156,6 +177,18 @@ static int core_retry_decide(lua_State *L) {
     lua_pushnil(L);
   }
   return 3;
+}
+
+static const luaL_Reg policy_methods[] = {{"decide", policy_decide}, {NULL, NULL}};
+
+static void register_policy(lua_State *L) {
+  if (luaL_newmetatable(L, POLICY_METATABLE)) {
+    luaL_newlib(L, policy_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, POLICY_METATABLE);
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
 }
 
 /* core.proactive_wait(last_response, margin, in_flight) -> seconds to wait before
@@ -175,7 +208,7 @@ static const luaL_Reg core_functions[] = {
     {"sleep", core_sleep},
     {"getcwd", core_getcwd},
     {"stat_mode", core_stat_mode},
-    {"retry_decide", core_retry_decide},
+    {"new_policy", core_new_policy},
     {"proactive_wait", core_proactive_wait},
     {"check_request", sentry_lua_check_request},
     {"read_rate_limit", sentry_lua_read_rate_limit},
@@ -193,6 +226,7 @@ int luaopen_sentry_core(lua_State *L) {
     }
     curl_ready = 1;
   }
+  register_policy(L);
   luaL_newlib(L, core_functions);
   sentry_client_open(L);
   lua_setfield(L, -2, "new_handle");

@@ -191,6 +191,10 @@ static int status_is_transient(int status) {
   return status == 502 || status == 503 || status == 504 || status == 507 || status == 524;
 }
 
+int sentry_status_is_final(int status) {
+  return status != 429 && !status_is_transient(status);
+}
+
 sentry_retry_decision sentry_retry_decide(const sentry_retry_policy *policy, int attempts,
                                           int idempotent, int status,
                                           sentry_transport_outcome outcome,
@@ -208,7 +212,7 @@ sentry_retry_decision sentry_retry_decide(const sentry_retry_policy *policy, int
       d.wait = backoff(policy, attempts, random01);
     }
   } else if (status != 0) {
-    if (!status_is_transient(status) || !(idempotent || policy->retry_unsafe)) return d;
+    if (sentry_status_is_final(status) || !(idempotent || policy->retry_unsafe)) return d;
     d.reason = "server_error";
     d.wait = backoff(policy, attempts, random01);
   } else {

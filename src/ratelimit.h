@@ -70,6 +70,10 @@ typedef struct {
   const char *reason;        /* "rate_limited", "server_error", "timeout", "network" */
 } sentry_retry_decision;
 
+/* Is this HTTP status an answer no retry can change (anything but 429 and
+ * the transient gateway statuses)? */
+int sentry_status_is_final(int status);
+
 /* The one place that decides whether and when to retry.
  * attempts: attempts made so far (>= 1); random01 in [0, 1) for the jitter. */
 sentry_retry_decision sentry_retry_decide(const sentry_retry_policy *policy, int attempts,

@@ -69,10 +69,15 @@ function Client:_target(path, opts)
   return url.with_query(target, url.encode_query(opts.query))
 end
 
+-- Shared by every request that adds no headers of its own; never modified.
+local PLAIN_HEADERS = { Accept = "application/json" }
+local JSON_BODY_HEADERS = { Accept = "application/json", ["Content-Type"] = "application/json" }
+
 local function request_headers(opts, has_body)
+  if not opts.headers then return has_body and JSON_BODY_HEADERS or PLAIN_HEADERS end
   local headers = { Accept = "application/json" }
   if has_body then headers["Content-Type"] = "application/json" end
-  if opts.headers then
+  do
     for name, value in pairs(opts.headers) do
       if type(name) ~= "string" or (type(value) ~= "string" and type(value) ~= "number") then
         error("headers must map names to strings", 4)

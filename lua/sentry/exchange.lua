@@ -1,7 +1,7 @@
 --- One logical request across its attempts: the rate-limit pause before each
 -- attempt, the retry decision after it, hooks, and the final `res` or `err`.
 -- Shared by the blocking path (`client:request`) and batches, so both follow
--- one policy; the policy itself lives in C (`core.retry_decide`).
+-- one policy; the policy itself lives in C (`core.new_policy`, `policy:decide`).
 -- @module sentry.exchange
 local core = require "sentry.core"
 local errors = require "sentry.errors"
@@ -67,7 +67,11 @@ end
 function Exchange:begin()
   self.attempts = self.attempts + 1
   local on_request = self.client._hooks.on_request
-  if on_request then self:hook(on_request, { attempt = self.attempts, headers = self.headers }) end
+  if on_request then
+    local headers = {} -- a copy: the request's table may be shared with other requests
+    for name, value in pairs(self.headers) do headers[name] = value end
+    self:hook(on_request, { attempt = self.attempts, headers = headers })
+  end
 end
 
 --- Takes an attempt's outcome (what the transport returned).
@@ -89,7 +93,7 @@ function Exchange:settle(res, message, code)
         headers = res.headers })
     end
   end
-  local action, wait, reason = core.retry_decide(client._policy, self.attempts, self.idempotent, res, code)
+  local action, wait, reason = client._retry:decide(self.attempts, self.idempotent, res, code)
   if action == "retry" then
     if hooks.on_retry then
       self:hook(hooks.on_retry, { attempt = self.attempts, reason = reason, status = res and res.status, wait = wait })

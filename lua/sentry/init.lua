@@ -141,6 +141,15 @@ function sentry.new(opts)
       connect_timeout = values.connect_timeout, max_body_bytes = values.max_body_bytes }
   end
 
+  local policy = {
+    max_retries = values.max_retries or 3,
+    max_retry_wait = values.max_retry_wait or 60,
+    backoff_base = opts.backoff_base or 1,
+    backoff_factor = opts.backoff_factor or 2,
+    backoff_cap = opts.backoff_cap or 30,
+    reset_margin = 0.1,
+    retry_unsafe = opts.retry_unsafe or false,
+  }
   local client = setmetatable({
     base_url = root,
     org = values.org,
@@ -159,15 +168,8 @@ function sentry.new(opts)
     _probed = {},
     _endpoints = {},
     _endpoints_count = 0,
-    _policy = {
-      max_retries = values.max_retries or 3,
-      max_retry_wait = values.max_retry_wait or 60,
-      backoff_base = opts.backoff_base or 1,
-      backoff_factor = opts.backoff_factor or 2,
-      backoff_cap = opts.backoff_cap or 30,
-      reset_margin = 0.1,
-      retry_unsafe = opts.retry_unsafe or false,
-    },
+    _policy = policy,
+    _retry = core.new_policy(policy),
   }, Client)
   return client
 end
