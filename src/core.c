@@ -130,9 +130,12 @@ static sentry_transport_outcome transport_outcome(const char *code) {
  *                  backoff_cap=, reset_margin=, retry_unsafe= }: read once per client. */
 static int core_new_policy(lua_State *L) {
   sentry_retry_policy *policy;
+  double retries;
   luaL_checktype(L, 1, LUA_TTABLE);
   policy = lua_newuserdata(L, sizeof *policy);
-  policy->max_retries = (int)field_number(L, 1, "max_retries", 3);
+  retries = field_number(L, 1, "max_retries", 3);
+  /* (int) of a double out of range is undefined: max_retries = math.huge is allowed */
+  policy->max_retries = retries >= INT_MAX ? INT_MAX : retries > 0 ? (int)retries : 0;
   policy->max_retry_wait = field_number(L, 1, "max_retry_wait", 60);
   policy->backoff_base = field_number(L, 1, "backoff_base", 1);
   policy->backoff_factor = field_number(L, 1, "backoff_factor", 2);

@@ -21,6 +21,7 @@ double sentry_monotonic_clock(void) {
 void sentry_sleep(double seconds) {
   struct timespec left;
   if (!(seconds > 0)) return;
+  if (seconds > 1e9) seconds = 1e9; /* about 31 years; (time_t) of infinity is undefined */
   left.tv_sec = (time_t)seconds;
   left.tv_nsec = (long)((seconds - (double)left.tv_sec) * 1e9);
   while (nanosleep(&left, &left) != 0 && errno == EINTR) {

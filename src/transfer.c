@@ -78,6 +78,13 @@ static size_t on_header(char *data, size_t size, size_t count, void *userdata) {
 
 /* --- settings --- */
 
+/* Seconds to libcurl's milliseconds; (long) of a double out of range is
+ * undefined, and timeout = math.huge is allowed: cap at about 31 years. */
+static long to_ms(double seconds) {
+  double ms = seconds * 1000;
+  return ms > 1e12 ? (long)1e12 : (long)ms;
+}
+
 static void wipe(char *secret) {
   volatile char *p = secret;
   while (p != NULL && *p) *p++ = 0;
@@ -173,7 +180,7 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   if (s == NULL) return NULL;
   s->refs = 1;
   s->insecure = ok;
-  s->connect_timeout_ms = (long)(connect_timeout * 1000);
+  s->connect_timeout_ms = to_ms(connect_timeout);
   s->max_body_bytes = max_body > (double)SIZE_MAX ? SIZE_MAX : (size_t)max_body;
   line_len = sizeof prefix - 1 + token_len;
   s->authorization = malloc(line_len + 1);
@@ -338,7 +345,7 @@ void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
 
   SET(CURLOPT_URL, url);
   SET(CURLOPT_HTTPHEADER, t->request_headers);
-  SET(CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
+  SET(CURLOPT_TIMEOUT_MS, to_ms(timeout));
   SET(CURLOPT_HTTPGET, 1L); /* clears the previous request's method and body */
   SET(CURLOPT_NOBODY, 0L);
   SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
