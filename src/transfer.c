@@ -181,7 +181,7 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   s->refs = 1;
   s->insecure = ok;
   s->connect_timeout_ms = to_ms(connect_timeout);
-  s->max_body_bytes = max_body > (double)SIZE_MAX ? SIZE_MAX : (size_t)max_body;
+  s->max_body_bytes = max_body >= (double)SIZE_MAX ? SIZE_MAX : (size_t)max_body;
   line_len = sizeof prefix - 1 + token_len;
   s->authorization = malloc(line_len + 1);
   s->share = curl_share_init();
