@@ -274,6 +274,20 @@ describe("hardening", function()
       c:close()
     end)
 
+    it("math.huge is a valid max_retries, timeout, max_retry_wait and max_body_bytes", function()
+      for _, option in ipairs { "max_retries", "timeout", "connect_timeout", "max_retry_wait", "max_body_bytes" } do
+        local c = recording_client { [option] = math.huge }
+        local key = unique("huge-" .. option)
+        local res = assert(c:get("/fake/flaky/" .. key .. "/", { query = { fail = 2, status = 503 } }))
+        assert.are.equal(3, res.attempts, option)
+        c:close()
+      end
+      local c = recording_client { max_retries = 1e10 }
+      assert.are.equal(3, assert(c:get("/fake/flaky/" .. unique("1e10") .. "/", { query = { fail = 2, status = 503 } }))
+        .attempts)
+      c:close()
+    end)
+
     it("no file descriptor is left behind by any of these faults", function()
       local faults = {
         { "/fake/close/" }, { "/fake/reset/", { after = "body" } }, { "/fake/truncated/" },
