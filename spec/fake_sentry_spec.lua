@@ -3,26 +3,12 @@
 
 local cjson = require "cjson"
 local fake = require "fake_sentry"
+local shell = require "shell"
 local tokens = require "tokens"
 
 local server
 
-local function run(command)
-  local first, _, code = os.execute(command)
-  if type(first) == "number" then return first == 0 end
-  return first == true and (code == nil or code == 0)
-end
-
-local function capture(command)
-  local pipe = assert(io.popen(command, "r"))
-  local out = pipe:read("*a")
-  pipe:close()
-  return out
-end
-
-local function quote(s)
-  return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
-end
+local run, capture, quote = shell.run, shell.capture, shell.quote
 
 local function get(path, opts)
   return fake.http("GET", server.url .. path, opts)

@@ -9,6 +9,8 @@
 -- built for. Talking to the server goes through the curl command line, never
 -- through the client under test.
 
+local shell = require "shell"
+
 local fake = {}
 
 -- The running server lives in the registry, not in this module: busted's
@@ -19,42 +21,13 @@ local PORT_ATTEMPTS = 20
 local READY_POLLS = 100 -- 50 ms apart: give up after about 5 seconds
 local STOP_POLLS = 100
 
-local function quote(s)
-  return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
-end
-
--- os.execute returns a status number in Lua 5.1 and LuaJIT without 5.2 compat,
--- and true|nil, "exit", code from Lua 5.2 on.
-local function run(command)
-  local first, _, code = os.execute(command)
-  if type(first) == "number" then return first == 0 end
-  return first == true and (code == nil or code == 0)
-end
-
-local function capture(command)
-  local pipe = assert(io.popen(command, "r"))
-  local out = pipe:read("*a")
-  pipe:close()
-  return out
-end
+local quote, run, capture = shell.quote, shell.run, shell.capture
 
 local function trim(s)
   return (s:gsub("^%s+", ""):gsub("%s+$", ""))
 end
 
-local function read_file(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
-
-local function write_file(path, text)
-  local file = assert(io.open(path, "wb"))
-  assert(file:write(text))
-  file:close()
-end
+local read_file, write_file = shell.read_file, shell.write_file
 
 local function sleep(seconds)
   run("sleep " .. seconds)
