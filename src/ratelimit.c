@@ -130,6 +130,10 @@ void sentry_rate_limit_observe(sentry_rate_limit *rl, const char *name, size_t n
                                const char *value, size_t value_len) {
   static const char prefix[] = "x-sentry-rate-limit-";
   const size_t prefix_len = sizeof(prefix) - 1;
+  /* Every header of every response passes here: most are rejected by their
+   * first letter alone. */
+  int first = name_len > 0 ? (name[0] | 0x20) : 0;
+  if (first != 'x' && first != 'd' && first != 'r') return;
   if (name_len > prefix_len && sentry_header_name_is(name, prefix_len, prefix)) {
     const char *field = name + prefix_len;
     size_t field_len = name_len - prefix_len;
