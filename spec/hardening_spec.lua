@@ -368,6 +368,71 @@ describe("hardening", function()
     end)
   end)
 
+  describe("follow_redirects = true", function()
+    local client
+
+    before_each(function()
+      fake.reset()
+      client = assert(harness.client { follow_redirects = true, max_retries = 0 })
+    end)
+
+    after_each(function()
+      client:close()
+    end)
+
+    it("follows a same-origin ProjectMoved, carrying the token", function()
+      local res = assert(client:get("/fake/moved/"))
+      assert.are.equal(200, res.status)
+      assert.are.equal("/api/0/fake/echo/moved-target/", res.body.path)
+      assert.are.equal("Bearer " .. tokens.user_full, res.body.headers.authorization)
+      res = assert(client:get("/fake/moved/", { query = { relative = 1 } }))
+      assert.are.equal("/api/0/fake/echo/moved-target/", res.body.path)
+    end)
+
+    it("continues a POST as GET after a 303, keeps method and body after a 307", function()
+      local res = assert(client:post("/fake/moved/", { query = { status = 303 }, body = { a = 1 } }))
+      assert.are.equal("GET", res.body.method)
+      assert.are.equal(sentry.null, res.body.body)
+      res = assert(client:post("/fake/moved/", { query = { status = 307 }, body = { a = 1 } }))
+      assert.are.equal("POST", res.body.method)
+      assert.are.equal('{"a":1}', res.body.body)
+    end)
+
+    for _, status in ipairs { 301, 302, 303, 307, 308 } do
+      it("never follows a " .. status .. " to another origin: the token stays home", function()
+        local res, err = client:get("/fake/redirect-offsite/", { query = { status = status } })
+        assert.is_nil(res)
+        assert.are.equal(status, err.status)
+        assert.are.equal("http://localhost:" .. server.port .. "/api/0/fake/echo/", err.location)
+        assert.matches("another origin", err.detail, 1, true)
+        assert.are.equal(0, hits("/api/0/fake/echo/"))
+      end)
+    end
+
+    it("gives up after 5 redirects", function()
+      local _, err = client:get("/fake/moved/", { query = { loop = 1 } })
+      assert.are.equal(302, err.status)
+      assert.matches("more than 5 redirects", err.detail, 1, true)
+      assert.are.equal(6, hits("/api/0/fake/moved/"))
+    end)
+
+    it("resolves Location the way RFC 3986 does", function()
+      local base = "https://sentry.example.com/api/0/projects/acme/web/?x=1"
+      for location, expected in pairs {
+        ["https://other.example.com/a"] = "https://other.example.com/a",
+        ["//other.example.com/a"] = "https://other.example.com/a",
+        ["/api/0/x/"] = "https://sentry.example.com/api/0/x/",
+        ["moved/"] = "https://sentry.example.com/api/0/projects/acme/web/moved/",
+        ["../other/"] = "https://sentry.example.com/api/0/projects/acme/other/",
+        ["?cursor=1"] = "https://sentry.example.com/api/0/projects/acme/web/?cursor=1",
+      } do
+        assert.are.equal(expected, sentry.url.join(base, location), location)
+      end
+      assert.is_nil(sentry.url.join(base, "ftp://example.com/"))
+      assert.is_nil(sentry.url.join(base, "/a\r\nX: 1"))
+    end)
+  end)
+
   describe("injection is refused before sending", function()
     local client
 

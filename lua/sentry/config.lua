@@ -61,7 +61,7 @@ local OPTION_TYPES = {
   timeout = "number", connect_timeout = "number", max_retry_wait = "number",
   backoff_base = "number", backoff_factor = "number", backoff_cap = "number",
   retry_unsafe = "boolean", sleep = "function", user_agent = "string", ca_file = "string",
-  allow_http = "boolean", check_scopes = "boolean", hooks = "table", log = "function",
+  allow_http = "boolean", follow_redirects = "boolean", check_scopes = "boolean", hooks = "table", log = "function",
   max_body_bytes = "number", transport = "string",
 }
 

@@ -8,6 +8,7 @@ local errors = require "sentry.errors"
 local json = require "sentry.json"
 local links = require "sentry.links"
 local token = require "sentry.token"
+local url = require "sentry.url"
 
 local unpack = table.unpack or unpack
 
@@ -26,6 +27,26 @@ local TRANSPORT_HINT = {
 
 local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
+--- Redirects followed per request (follow_redirects = true) before giving up.
+local MAX_REDIRECTS = 5
+
+--- With follow_redirects, the URL to go to next: same origin as the client's
+-- API root only (the request carries the token), within MAX_REDIRECTS.
+-- @treturn ?string the next URL
+-- @treturn ?string why the redirect is not followed
+function Exchange:redirect_target(res)
+  local target = url.join(self.target, res.headers.location)
+  if not target then return nil, "the redirect has no usable Location" end
+  if url.origin(target) ~= url.origin(self.client.base_url) then
+    return nil, "not followed: " .. (url.origin(target) or target)
+      .. " is another origin, and the token is only ever sent to " .. url.origin(self.client.base_url)
+  end
+  if self.redirects >= MAX_REDIRECTS then
+    return nil, "not followed: more than " .. MAX_REDIRECTS .. " redirects"
+  end
+  return target
+end
+
 --- Starts an exchange.
 -- @param client the client
 -- @tparam table request `{ method, target, headers, body, timeout, key, known }`
@@ -33,6 +54,7 @@ local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308
 function Exchange.new(client, request)
   request.client = client
   request.attempts = 0
+  request.redirects = 0
   request.idempotent = IDEMPOTENT[request.method] or false
   return setmetatable(request, Exchange)
 end
@@ -93,7 +115,23 @@ function Exchange:settle(res, message, code)
         headers = res.headers })
     end
   end
-  local action, wait, reason = client._retry:decide(self.attempts, self.idempotent, res, code)
+  if res and REDIRECTS[res.status] and client._follow_redirects then
+    local target, why = self:redirect_target(res)
+    if target then
+      self.redirects = self.redirects + 1
+      -- 303, and 301/302 after a POST, continue as GET without the body (RFC 9110 15.4)
+      if res.status == 303 or ((res.status == 301 or res.status == 302) and self.method == "POST") then
+        if self.method ~= "HEAD" then self.method = "GET" end
+        self.body = nil
+        self.idempotent = true
+      end
+      self.target = target
+      return "retry", 0
+    end
+    self.redirect_refused = why
+  end
+  -- redirects followed are not retries
+  local action, wait, reason = client._retry:decide(self.attempts - self.redirects, self.idempotent, res, code)
   if action == "retry" then
     if hooks.on_retry then
       self:hook(hooks.on_retry, { attempt = self.attempts, reason = reason, status = res and res.status, wait = wait })
@@ -144,7 +182,10 @@ function Exchange:finish(res)
     headers = headers,
   }
   if REDIRECTS[res.status] then
-    err.location = headers.location
+    err.location = url.join(self.target, headers.location) or headers.location
+    if self.redirect_refused then
+      err.detail = (detail and detail .. "; " or "") .. self.redirect_refused
+    end
     if type(body) == "table" and type(body.detail) == "table" and type(body.detail.extra) == "table" then
       err.location = body.detail.extra.url or err.location
     end

@@ -83,7 +83,8 @@ end
 --- Creates a client.
 -- @tparam[opt] table opts see the README ("Options"): token, base_url, region, org,
 --   project, timeout, connect_timeout, max_retries, max_retry_wait, sleep, user_agent,
---   ca_file, proxy, insecure, allow_http, check_scopes, hooks, log, max_body_bytes, config
+--   ca_file, proxy, insecure, allow_http, follow_redirects, check_scopes, hooks, log,
+--   max_body_bytes, config
 -- @treturn ?Client
 -- @treturn ?table err (kind "invalid") when the configuration cannot work
 function sentry.new(opts)
@@ -164,6 +165,7 @@ function sentry.new(opts)
     _hooks = opts.hooks or {},
     _log = log,
     _check_scopes = opts.check_scopes or false,
+    _follow_redirects = opts.follow_redirects or false,
     _limits = {},
     _probed = {},
     _endpoints = {},

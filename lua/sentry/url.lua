@@ -180,6 +180,34 @@ function url.with_query(target, query)
   return target .. "&" .. query
 end
 
+--- Resolves a Location header against the URL of the request that got it
+-- (RFC 3986 section 5.2, for the forms servers send: absolute, "//host/...",
+-- "/path", "path" and "?query").
+-- @tparam string base the request's absolute URL
+-- @tparam string location the header's value
+-- @treturn ?string an absolute URL, or nil when it cannot be resolved
+function url.join(base, location)
+  if type(location) ~= "string" or location == "" or location:find("[%c ]") then return nil end
+  location = location:gsub("#.*$", "")
+  if location:match("^[%a][%w+.-]*:") then return url.split(location) and location or nil end
+  local scheme, authority, path = base:match("^([%a][%w+.-]*)://([^/?#]*)([^?#]*)")
+  if not scheme then return nil end
+  if location:sub(1, 2) == "//" then return scheme .. ":" .. location end
+  if location:sub(1, 1) == "/" then return scheme .. "://" .. authority .. location end
+  if location:sub(1, 1) == "?" then return scheme .. "://" .. authority .. (path ~= "" and path or "/") .. location end
+  local directory = path:match("^(.*/)") or "/"
+  local segments = {}
+  for segment in (directory .. location):gmatch("[^/]*/?") do
+    if segment == "" then break end
+    if segment == "../" or segment == ".." then
+      if #segments > 1 then segments[#segments] = nil end
+    elseif segment ~= "./" and segment ~= "." then
+      segments[#segments + 1] = segment
+    end
+  end
+  return scheme .. "://" .. authority .. table.concat(segments)
+end
+
 --- Builds the full URL for a request path against the API root.
 -- @tparam string root the API root (ends in "/api/0/")
 -- @tparam string path relative ("/organizations/..."), "/api/0/..." or absolute

@@ -291,9 +291,13 @@ function control.text()
 end
 
 -- Sentry's ProjectMoved: a 302 whose body says where the resource went.
+-- ?status= another redirect status; ?relative=1 a Location without origin;
+-- ?loop=1 a Location that points back here.
 function control.moved(req)
   local location = req.origin .. "/api/0/fake/echo/moved-target/"
-  return respond.json(302, { detail = {
+  if req:arg("relative") == "1" then location = "/api/0/fake/echo/moved-target/" end
+  if req:arg("loop") == "1" then location = req.origin .. "/api/0/fake/moved/?loop=1" end
+  return respond.json(status_arg(req, "status", 302), { detail = {
     code = "resource-moved",
     message = "Resource has been moved",
     extra = { url = location, slug = "moved-target" },
