@@ -21,8 +21,9 @@ local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS
 local TRANSPORT_KIND = { timeout = "timeout", invalid = "invalid" }
 
 local TRANSPORT_HINT = {
-  tls = " (the server's certificate is not trusted: pass ca_file = \"/path/to/ca.pem\" "
-    .. "for a private CA, or insecure = true to skip verification)",
+  tls = " (the server's certificate is not trusted: its issuer is unknown, or it names another host; "
+    .. "for a private CA pass ca_file = \"/path/to/ca.pem\", check that base_url names the host the "
+    .. "certificate is for, or set insecure = true to skip verification)",
 }
 
 local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
