@@ -135,7 +135,10 @@ end
 check(#missing == 0, "every kind of outcome happened", "missing: " .. table.concat(missing, ", "))
 check(final.rss - baseline.rss < rss_limit, string.format("RSS grew by %d KiB from request %d to %d (limit %d)",
   final.rss - baseline.rss, checkpoint, total, rss_limit))
-check(final.fds <= baseline.fds, string.format("open file descriptors: %d at request %d, %d at %d",
+-- One descriptor of slack: libcurl may hold an idle connection (or be closing
+-- one) at one measurement and not the other; a leak would add one per client
+-- (a new one every 1000 requests) or per request.
+check(final.fds <= baseline.fds + 1, string.format("open file descriptors: %d at request %d, %d at %d",
   baseline.fds, checkpoint, final.fds, total))
 check(final.heap - baseline.heap < heap_limit, string.format("Lua heap grew by %.0f KiB (limit %d)",
   final.heap - baseline.heap, heap_limit))
