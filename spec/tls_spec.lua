@@ -3,37 +3,10 @@
 -- Every certificate is made here, at test time, with the openssl command.
 local harness = require "harness"
 local tokens = harness.tokens
+local shell = require "shell"
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function run(command)
-  local first, _, code = os.execute(command)
-  if type(first) == "number" then return first == 0 end
-  return first == true and (code == nil or code == 0)
-end
-
-local function capture(command)
-  local pipe = assert(io.popen(command, "r"))
-  local out = pipe:read("*a")
-  pipe:close()
-  return out
-end
-
-local function read_file(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
-
-local function write_file(path, text)
-  local file = assert(io.open(path, "wb"))
-  file:write(text)
-  file:close()
-end
+local quote, run, capture = shell.quote, shell.run, shell.capture
+local read_file, write_file = shell.read_file, shell.write_file
 
 local function find_nginx()
   local found = capture("command -v nginx 2>/dev/null"):gsub("%s+$", "")
