@@ -309,7 +309,10 @@ describe("hardening", function()
       for _ = 1, 5 do round() end
       collectgarbage()
       collectgarbage()
-      assert.are.equal(before, open_fds())
+      -- not more (a leak adds some each round); fewer is fine: a connection the
+      -- first round left in a cache may have been closed since
+      local after = open_fds()
+      assert.is_true(after <= before, string.format("open descriptors went from %d to %d", before, after))
     end)
   end)
 
