@@ -237,5 +237,9 @@ int luaopen_sentry_core(lua_State *L) {
   lua_setfield(L, -2, "new_engine");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
   lua_setfield(L, -2, "curl_version");
+  lua_pushinteger(L, SENTRY_MAX_HEADER_BYTES);
+  lua_setfield(L, -2, "MAX_HEADER_BYTES");
+  lua_pushnumber(L, SENTRY_DEFAULT_MAX_BODY_BYTES);
+  lua_setfield(L, -2, "DEFAULT_MAX_BODY_BYTES");
   return 1;
 }

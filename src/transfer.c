@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Below libcurl's own limit (300 KiB in recent versions), so the error is ours and clear. */
-#define MAX_HEADER_BLOCK (256 * 1024)
 #define KEEP_BUFFER_BYTES (256 * 1024) /* larger buffers are freed after each request */
 
 /* --- buffers (filled by libcurl callbacks, which never touch Lua) --- */
@@ -45,18 +43,23 @@ static void buffer_free(sentry_buffer *b) {
   b->len = b->cap = 0;
 }
 
-static size_t on_body(char *data, size_t size, size_t count, void *userdata) {
-  sentry_transfer *t = userdata;
-  size_t n = size * count;
-  if (t->body.len + n > t->settings->max_body_bytes) {
-    t->body_too_large = 1;
+/* Appends what libcurl delivered, or flags why not (returning 0 makes libcurl stop). */
+static size_t take(sentry_transfer *t, sentry_buffer *b, const char *data, size_t n, size_t limit,
+                   int *too_large) {
+  if (b->len + n > limit) {
+    *too_large = 1;
     return 0;
   }
-  if (!buffer_append(&t->body, data, n)) {
+  if (!buffer_append(b, data, n)) {
     t->out_of_memory = 1;
     return 0;
   }
   return n;
+}
+
+static size_t on_body(char *data, size_t size, size_t count, void *userdata) {
+  sentry_transfer *t = userdata;
+  return take(t, &t->body, data, size * count, t->settings->max_body_bytes, &t->body_too_large);
 }
 
 static size_t on_header(char *data, size_t size, size_t count, void *userdata) {
@@ -65,15 +68,7 @@ static size_t on_header(char *data, size_t size, size_t count, void *userdata) {
   /* A status line starts a new response (after a 1xx or a proxy's CONNECT reply):
    * only the final response's headers are kept. */
   if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) t->header_block.len = 0;
-  if (t->header_block.len + n > MAX_HEADER_BLOCK) {
-    t->headers_too_large = 1;
-    return 0;
-  }
-  if (!buffer_append(&t->header_block, data, n)) {
-    t->out_of_memory = 1;
-    return 0;
-  }
-  return n;
+  return take(t, &t->header_block, data, n, SENTRY_MAX_HEADER_BYTES, &t->headers_too_large);
 }
 
 /* --- settings --- */
@@ -160,7 +155,7 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   const char *proxy_username = opt_string(L, index, "proxy_username", NULL);
   const char *proxy_password = opt_string(L, index, "proxy_password", NULL);
   double connect_timeout = opt_number(L, index, "connect_timeout", 10);
-  double max_body = opt_number(L, index, "max_body_bytes", 64.0 * 1024 * 1024);
+  double max_body = opt_number(L, index, "max_body_bytes", SENTRY_DEFAULT_MAX_BODY_BYTES);
   sentry_settings *s;
   int ok;
 
@@ -457,7 +452,9 @@ static int push_transport_error(lua_State *L, sentry_transfer *t, CURLcode rc) {
     message = too_large;
   } else if (t->headers_too_large) {
     code = "too_large";
-    message = "the response headers are larger than 256 KiB";
+    snprintf(too_large, sizeof too_large, "the response headers are larger than %d KiB",
+             SENTRY_MAX_HEADER_BYTES / 1024);
+    message = too_large;
   } else if (t->out_of_memory) {
     code = "network";
     message = "out of memory while receiving the response";

@@ -9,6 +9,10 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
+/* Limits every transport keeps (the cosocket transport reads them from the core). */
+#define SENTRY_MAX_HEADER_BYTES (256 * 1024) /* below libcurl's own 300 KiB: the error is ours */
+#define SENTRY_DEFAULT_MAX_BODY_BYTES (64.0 * 1024 * 1024)
+
 typedef struct {
   char *data;
   size_t len, cap;
