@@ -17,6 +17,7 @@ local cosocket = {}
 local KEEPALIVE_IDLE_MS = 60000
 local KEEPALIVE_POOL_SIZE = 32
 local CHUNK_SIZE_LIMIT = 2 ^ 40
+local MAX_TIMEOUT_MS = 2 ^ 31 - 1
 
 --- Can this nginx phase use cosockets?
 -- @treturn boolean
@@ -40,7 +41,7 @@ function cosocket.new(settings)
     user_agent = settings.user_agent,
     verify = not settings.insecure,
     connect_timeout = settings.connect_timeout or 10,
-    max_body_bytes = settings.max_body_bytes or 64 * 1024 * 1024,
+    max_body_bytes = settings.max_body_bytes or core.DEFAULT_MAX_BODY_BYTES,
   }, Transport)
   function transport.authorization() return authorization end
   return transport
@@ -103,8 +104,9 @@ function Transport:perform(method, target, headers, body, timeout)
   local parts = url.split(target)
   if not parts then return failure("not an http(s) URL: " .. target, "invalid") end
   local sock = ngx.socket.tcp()
-  local timeout_ms = math.floor(timeout * 1000)
-  sock:settimeouts(math.floor(math.min(self.connect_timeout, timeout) * 1000), timeout_ms, timeout_ms)
+  -- cosockets take whole milliseconds below 2^31; timeout = math.huge is allowed
+  local timeout_ms = math.floor(math.min(timeout * 1000, MAX_TIMEOUT_MS))
+  sock:settimeouts(math.floor(math.min(self.connect_timeout * 1000, timeout_ms)), timeout_ms, timeout_ms)
   local pool = parts.scheme .. "://" .. parts.host .. ":" .. parts.port
   local ok, err = sock:connect(parts.host, parts.port, { pool = pool })
   if not ok then
@@ -112,7 +114,9 @@ function Transport:perform(method, target, headers, body, timeout)
     return failure("could not connect to " .. pool .. ": " .. tostring(err), "connect")
   end
   if parts.scheme == "https" and sock:getreusedtimes() == 0 then
-    ok, err = sock:sslhandshake(nil, parts.host, self.verify)
+    -- false: no session object wanted back (asking for one trips an assertion in
+    -- Debian's lua-resty-core after some handshakes)
+    ok, err = sock:sslhandshake(false, parts.host, self.verify)
     if not ok then
       sock:close()
       local untrusted = tostring(err):find("verify", 1, true)
@@ -145,7 +149,10 @@ function Transport:read_response(sock, method)
     if not line then return failed(line_err, "reading the headers") end
     if line == "" then break end
     header_bytes = header_bytes + #line
-    if header_bytes > 1024 * 1024 then return failure("the response headers are larger than 1 MiB", "too_large") end
+    if header_bytes > core.MAX_HEADER_BYTES then
+      return failure(string.format("the response headers are larger than %d KiB", core.MAX_HEADER_BYTES / 1024),
+        "too_large")
+    end
     local name, value = line:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
     if not name then return failure("Header without colon", "network") end
     name = name:lower()
@@ -166,7 +173,10 @@ function Transport:read_response(sock, method)
     if body and #body > self.max_body_bytes then body, body_err = nil, "too large" end
   end
   if not body then
-    if body_err == "too large" then return failure("the response body is larger than max_body_bytes", "too_large") end
+    if body_err == "too large" then
+      return failure(string.format("the response body is larger than max_body_bytes (%d bytes)",
+        self.max_body_bytes), "too_large")
+    end
     return failed(body_err, "reading the body")
   end
   if close_after then sock:close() else sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL_SIZE) end
@@ -176,8 +186,6 @@ function Transport:read_response(sock, method)
     rate_limit = rate_limit, retry_after = retry_after, date = date }
 end
 
---- Cosockets need no closing; present so the client can treat transports alike.
-function Transport.close() end
 
 local ThreadEngine = {}
 ThreadEngine.__index = ThreadEngine
@@ -224,7 +232,5 @@ function ThreadEngine:completed()
   self.running = self.running - #done
   return done
 end
-
-function ThreadEngine.close() end
 
 return cosocket
