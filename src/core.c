@@ -9,6 +9,8 @@
 #include "transfer.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,6 +56,69 @@ static int core_stat_mode(lua_State *L) {
   }
   lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
   return 1;
+}
+
+/* read_config_file(path, max_bytes) -> text, mode | false (no such file) |
+ * nil, message. Only a regular file is read: a FIFO would block the open or
+ * the read forever, a device (/dev/zero) would never end. O_NONBLOCK makes the
+ * open of a FIFO return at once; fstat then tells what was opened, so a file
+ * swapped after a check cannot slip through. */
+static int core_read_config_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lua_Integer max_bytes = luaL_checkinteger(L, 2);
+  struct stat st;
+  luaL_Buffer b;
+  char *chunk;
+  size_t total = 0;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    lua_pushnil(L);
+    lua_pushliteral(L, "not a regular file (a directory, FIFO, socket or device); not read");
+    return 2;
+  }
+  if (st.st_size > (off_t)max_bytes) {
+    close(fd);
+    lua_pushnil(L);
+    lua_pushfstring(L, "larger than %d KiB; not read", (int)(max_bytes / 1024));
+    return 2;
+  }
+  luaL_buffinit(L, &b);
+  for (;;) {
+    ssize_t got;
+    chunk = luaL_prepbuffer(&b);
+    got = read(fd, chunk, LUAL_BUFFERSIZE);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int saved = errno;
+      close(fd);
+      lua_pushnil(L);
+      lua_pushstring(L, strerror(saved));
+      return 2;
+    }
+    if (got == 0) break;
+    total += (size_t)got;
+    luaL_addsize(&b, (size_t)got);
+    if (total > (size_t)max_bytes) { /* grew while being read */
+      close(fd);
+      lua_pushnil(L);
+      lua_pushfstring(L, "larger than %d KiB; not read", (int)(max_bytes / 1024));
+      return 2;
+    }
+  }
+  close(fd);
+  luaL_pushresult(&b);
+  lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+  return 2;
 }
 
 /* xorshift64*: jitter needs spread, not secrecy. */
@@ -211,6 +276,7 @@ static const luaL_Reg core_functions[] = {
     {"sleep", core_sleep},
     {"getcwd", core_getcwd},
     {"stat_mode", core_stat_mode},
+    {"read_config_file", core_read_config_file},
     {"new_policy", core_new_policy},
     {"proactive_wait", core_proactive_wait},
     {"check_request", sentry_lua_check_request},

@@ -182,9 +182,33 @@ end
 
 local ABSENT_ERRNO = { [2] = true, [20] = true } -- ENOENT, ENOTDIR
 
--- The text of a file; false when there is no file; nil + message when it
--- exists but cannot be read.
-local function read_if_present(path, label)
+--- Configuration files larger than this are not read (they are a few lines).
+config.MAX_FILE_BYTES = 1024 * 1024
+
+-- Without the C core: is the path something other than a regular file? A
+-- FIFO would block io.open, a device would never end.
+local function is_special(path)
+  local listing = command_output("ls -ld " .. shell_quote(path) .. " 2>/dev/null")
+  return listing ~= nil and listing:sub(1, 1) ~= "-"
+end
+
+-- The text of a file; false when there is no file, or when it is no regular
+-- file or too large (then with a warning); nil + message when it exists but
+-- cannot be read.
+local function read_if_present(path, label, warnings)
+  local c = core()
+  local text, problem
+  if c and type(c.read_config_file) == "function" then
+    text, problem = c.read_config_file(path, config.MAX_FILE_BYTES)
+    if text == nil and problem:find("; not read$") then
+      warnings[#warnings + 1] = label .. " is " .. problem .. " (only a regular file of at most "
+        .. math.floor(config.MAX_FILE_BYTES / 1024) .. " KiB is read as configuration)"
+      return false
+    elseif text == nil then
+      return nil, "cannot read " .. label .. ": " .. problem
+    end
+    return text
+  end
   local file, message, code = io.open(path, "rb")
   if not file then
     if ABSENT_ERRNO[code] then
@@ -197,22 +221,29 @@ local function read_if_present(path, label)
     end
     return nil, "cannot read " .. label .. ": " .. reason
   end
-  local text, reason = file:read("*a")
   file:close()
-  if not text then
-    return nil, "cannot read " .. label .. ": " .. tostring(reason)
+  if is_special(path) then
+    warnings[#warnings + 1] = label .. " is not a regular file (a directory, FIFO, socket or device); not read"
+    return false
   end
-  return text
+  file = assert(io.open(path, "rb"))
+  text = file:read(config.MAX_FILE_BYTES + 1)
+  file:close()
+  if text and #text > config.MAX_FILE_BYTES then
+    warnings[#warnings + 1] = label .. " is larger than " .. math.floor(config.MAX_FILE_BYTES / 1024) .. " KiB; not read"
+    return false
+  end
+  return text or ""
 end
 
 -- The nearest project file from `dir` upwards: path, text; nil when none;
 -- nil + message when one cannot be read.
-local function find_project_file(dir)
+local function find_project_file(dir, warnings)
   dir = strip_trailing_slashes(dir)
   while dir do
     for _, name in ipairs(PROJECT_FILES) do
       local path = join(dir, name)
-      local text, message = read_if_present(path, path)
+      local text, message = read_if_present(path, path, warnings)
       if text then
         return path, text
       elseif text == nil then
@@ -225,13 +256,14 @@ local function find_project_file(dir)
 end
 
 -- Reads and parses the project and global files, nearest first:
--- list of { path, label, data }, or nil + message.
-local function load_files(home, cwd)
+-- list of { path, label, data, rank }, or nil + message. The rank orders the
+-- configuration sources: 1 is the caller (opts and environment), then files.
+local function load_files(home, cwd, warnings)
   local files = {}
   local global_path = home and join(home, GLOBAL_FILE)
 
   if cwd then
-    local path, text = find_project_file(cwd)
+    local path, text = find_project_file(cwd, warnings)
     if not path and text then
       return nil, text
     end
@@ -241,12 +273,12 @@ local function load_files(home, cwd)
       if not data then
         return nil, message
       end
-      files[#files + 1] = { path = path, label = path, data = data }
+      files[#files + 1] = { path = path, label = path, data = data, rank = 2 }
     end
   end
 
   if global_path then
-    local text, message = read_if_present(global_path, GLOBAL_LABEL)
+    local text, message = read_if_present(global_path, GLOBAL_LABEL, warnings)
     if text == nil then
       return nil, message
     elseif text then
@@ -255,7 +287,7 @@ local function load_files(home, cwd)
       if not data then
         return nil, message
       end
-      files[#files + 1] = { path = global_path, label = GLOBAL_LABEL, data = data }
+      files[#files + 1] = { path = global_path, label = GLOBAL_LABEL, data = data, rank = #files + 2 }
     end
   end
   return files
@@ -279,16 +311,21 @@ end
 -- -------------------------------------------------------------------------
 -- Sources: each finder returns { value, from, where } or nil.
 
+-- `rank` names the configuration source: 1 for the caller (opts and the
+-- environment), then one per file, nearest first. The same-source rule
+-- compares ranks.
+local CALLER = 1
+
 local function from_opts(opts, field)
   if opts[field] ~= nil then
-    return { value = opts[field], from = "opts." .. field, where = "opts." .. field }
+    return { value = opts[field], from = "opts." .. field, where = "opts." .. field, rank = CALLER }
   end
 end
 
 local function from_env(env, name)
   local value = env(name)
   if type(value) == "string" and value ~= "" then
-    return { value = value, from = name, where = name }
+    return { value = value, from = name, where = name, rank = CALLER }
   end
 end
 
@@ -300,6 +337,8 @@ local function from_files(files, section, key)
         value = entry.value,
         from = file.label .. " [" .. section .. "] " .. key,
         where = file.label .. ":" .. entry.line .. ": [" .. section .. "] " .. key,
+        rank = file.rank,
+        file = file.label,
       }
     end
   end
@@ -430,9 +469,26 @@ local function resolve_url(opts, env, files, found_token, values, sources, warni
         .. hide_url_password(opts.base_url or opts.region)
         .. "; using " .. given .. " because it was given explicitly"
     end
-    return
+    return true
   end
 
+  local token_rank = found_token and found_token.value and found_token.rank
+  if not token_url and token_rank and configured and configured.rank ~= token_rank then
+    -- The same-source rule (sentry-cli 3.8): a URL from another source than
+    -- the token never receives it, so a .sentryclirc committed to a cloned
+    -- repository cannot redirect the user's token.
+    if configured.rank < token_rank then
+      return nil, "not using the auth token from " .. found_token.from .. ": the URL comes from "
+        .. configured.from .. " (" .. hide_url_password(configured.value) .. "), another configuration "
+        .. "source, and a token is only sent to a URL from its own source. Put the token and the URL in "
+        .. "the same place, or pass token and base_url to sentry.new"
+    end
+    warnings[#warnings + 1] = "ignoring a configured URL: " .. configured.from .. " ("
+      .. hide_url_password(configured.value) .. ") is another configuration source than the auth token ("
+      .. found_token.from .. "), and a token is only sent to a URL from its own source; using "
+      .. config.DEFAULT_URL .. ". Put the URL beside the token, or pass base_url to sentry.new"
+    configured = nil
+  end
   local chosen = first_found(token_url, configured, { value = config.DEFAULT_URL, from = "default" })
   values.base_url, sources.base_url = chosen.value, chosen.from
   if token_url and configured and normalize_url(token_url.value) ~= normalize_url(configured.value) then
@@ -440,6 +496,7 @@ local function resolve_url(opts, env, files, found_token, values, sources, warni
       .. token_url.value .. ", but " .. configured.from .. " is " .. hide_url_password(configured.value)
       .. "; using the token's URL"
   end
+  return true
 end
 
 local function resolve_org(opts, env, files, found_token, values, sources, warnings)
@@ -462,7 +519,7 @@ local function resolve_org(opts, env, files, found_token, values, sources, warni
 end
 
 -- Settings with no special rules: the first source that has a value.
-local function resolve_simple(opts, env, files, values, sources)
+local function resolve_simple(opts, env, files, found_token, values, sources, warnings)
   local plain = {
     { "project", "SENTRY_PROJECT", "defaults", "project" },
     { "proxy", "http_proxy", "http", "proxy_url" },
@@ -474,24 +531,25 @@ local function resolve_simple(opts, env, files, values, sources)
     local found = first_found(from_opts(opts, field), variable and from_env(env, variable),
       from_files(files, section, key))
     if found then
-      values[field], sources[field] = found.value, found.from
+      if found.file and found_token and found_token.value and found_token.rank ~= found.rank then
+        -- like the URL: a file steers the token's route only when the token is its own
+        warnings[#warnings + 1] = "ignoring " .. found.from .. ": it is another configuration source "
+          .. "than the auth token (" .. found_token.from .. "), and a file's proxy is only used for "
+          .. "its own token. Put the proxy beside the token, or pass it to sentry.new"
+      else
+        values[field], sources[field] = found.value, found.from
+      end
     end
   end
 
+  -- Only code turns certificate checks off: a file may sit in a cloned repository.
   local insecure = from_opts(opts, "insecure")
-  if insecure then
-    values.insecure, sources.insecure = insecure.value, insecure.from
-  else
-    local verify = from_files(files, "http", "verify_ssl")
-    if verify then
-      local verify_ssl, message = parse_boolean(verify)
-      if verify_ssl == nil then
-        return nil, message
-      end
-      values.insecure, sources.insecure = not verify_ssl, verify.from
-    else
-      values.insecure = false
-    end
+  values.insecure = insecure and insecure.value or false
+  sources.insecure = insecure and insecure.from or nil
+  local verify = from_files(files, "http", "verify_ssl")
+  if verify and parse_boolean(verify) ~= true and not insecure then
+    warnings[#warnings + 1] = "ignoring " .. verify.where .. " = " .. verify.value .. ": certificate checks "
+      .. "are turned off only by code (insecure = true in sentry.new), never by a configuration file"
   end
 
   local retries = first_found(from_opts(opts, "max_retries"),
@@ -527,7 +585,7 @@ local function resolve(opts)
       home = nil
     end
     local message
-    files, message = load_files(home, opts.cwd or current_directory())
+    files, message = load_files(home, opts.cwd or current_directory(), warnings)
     if not files then
       return nil, message
     end
@@ -548,10 +606,13 @@ local function resolve(opts)
   values.token = found_token and found_token.value or nil
   sources.token = found_token and found_token.from or nil
 
-  resolve_url(opts, env, files, found_token, values, sources, warnings)
-  resolve_org(opts, env, files, found_token, values, sources, warnings)
   local ok
-  ok, message = resolve_simple(opts, env, files, values, sources)
+  ok, message = resolve_url(opts, env, files, found_token, values, sources, warnings)
+  if not ok then
+    return nil, message
+  end
+  resolve_org(opts, env, files, found_token, values, sources, warnings)
+  ok, message = resolve_simple(opts, env, files, found_token, values, sources, warnings)
   if not ok then
     return nil, message
   end
