@@ -183,6 +183,14 @@ void sentry_rate_limit_finish(sentry_rate_limit *rl, double received_at) {
     rl->retry_after = sentry_until_server_time(rl, received_at, rl->retry_after, received_at);
     rl->has_retry_after = 1;
   }
+  /* Sentry's windows last seconds: a wait of more than SENTRY_MAX_HEADER_WAIT
+   * is a broken or hostile header, and believing it would lock the endpoint
+   * for as long. Such a value is dropped, as if the header were absent. */
+  if (rl->has_retry_after && rl->retry_after > SENTRY_MAX_HEADER_WAIT) rl->has_retry_after = 0;
+  if ((rl->present & SENTRY_RL_RESET) &&
+      sentry_until_server_time(rl, received_at, rl->reset, received_at) > SENTRY_MAX_HEADER_WAIT) {
+    rl->present &= ~(unsigned)SENTRY_RL_RESET;
+  }
 }
 
 static double backoff(const sentry_retry_policy *policy, int attempts, double random01) {

@@ -33,7 +33,11 @@ int sentry_parse_http_date(const char *s, size_t len, double *epoch);
 void sentry_rate_limit_observe(sentry_rate_limit *rl, const char *name, size_t name_len,
                                const char *value, size_t value_len);
 
-/* Turns an HTTP-date Retry-After into seconds after arrival, using Date. */
+/* Longest wait believed from a Retry-After or Reset header, in seconds. */
+#define SENTRY_MAX_HEADER_WAIT 3600.0
+
+/* Turns an HTTP-date Retry-After into seconds after arrival, using Date, and
+ * drops a Retry-After or Reset further away than SENTRY_MAX_HEADER_WAIT. */
 void sentry_rate_limit_finish(sentry_rate_limit *rl, double received_at);
 
 /* Seconds from `now` (local clock) until the server-clock instant `server_time`,

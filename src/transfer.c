@@ -67,7 +67,12 @@ static size_t on_header(char *data, size_t size, size_t count, void *userdata) {
   size_t n = size * count;
   /* A status line starts a new response (after a 1xx or a proxy's CONNECT reply):
    * only the final response's headers are kept. */
-  if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) t->header_block.len = 0;
+  if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+    t->header_block.len = 0;
+    t->headers_complete = 0;
+  } else if ((n == 2 && data[0] == '\r' && data[1] == '\n') || (n == 1 && data[0] == '\n')) {
+    t->headers_complete = 1; /* the blank line that ends the header section */
+  }
   return take(t, &t->header_block, data, n, SENTRY_MAX_HEADER_BYTES, &t->headers_too_large);
 }
 
@@ -230,6 +235,7 @@ void sentry_transfer_init(lua_State *L, sentry_transfer *t, sentry_settings *s) 
   SET(CURLOPT_PRIVATE, (void *)t);
   SET(CURLOPT_ACCEPT_ENCODING, ""); /* every encoding this libcurl decodes, gzip included */
   SET(CURLOPT_FOLLOWLOCATION, 0L);
+  SET(CURLOPT_PATH_AS_IS, 1L); /* the path checked in Lua is the path sent: no dot-segment squashing */
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
   SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -277,6 +283,13 @@ static void check_url(lua_State *L, const char *url, size_t len) {
   }
 }
 
+/* Headers that frame the message or steer the connection: a caller's value
+ * could make the server read a second request (with the next request's
+ * Authorization header) out of this one's body. */
+static const char *const TRANSPORT_HEADERS[] = {
+    "content-length", "transfer-encoding", "host", "connection", "keep-alive", "proxy-connection",
+    "te", "trailer", "upgrade", "proxy-authorization", "http2-settings"};
+
 static void check_header(lua_State *L, const char *name, size_t name_len, const char *value,
                          size_t value_len) {
   size_t i;
@@ -288,6 +301,12 @@ static void check_header(lua_State *L, const char *name, size_t name_len, const 
   }
   if (sentry_header_name_is(name, name_len, "authorization")) {
     luaL_error(L, "the Authorization header is set from the client's token");
+  }
+  for (i = 0; i < sizeof TRANSPORT_HEADERS / sizeof TRANSPORT_HEADERS[0]; i++) {
+    if (sentry_header_name_is(name, name_len, TRANSPORT_HEADERS[i])) {
+      luaL_error(L, "the %s header is set by the transport (it frames the request or the connection); "
+                    "remove it from opts.headers", name);
+    }
   }
   check_header_safe(L, "header value", value, value_len);
 }
@@ -356,7 +375,7 @@ void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
     SET(CURLOPT_CUSTOMREQUEST, method);
   }
   t->body.len = t->header_block.len = 0;
-  t->body_too_large = t->headers_too_large = t->out_of_memory = 0;
+  t->body_too_large = t->headers_too_large = t->out_of_memory = t->headers_complete = 0;
   t->error[0] = '\0';
 }
 
@@ -472,6 +491,13 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
   header_walk walk;
   curl_slist_free_all(t->request_headers);
   t->request_headers = NULL;
+  if (rc == CURLE_OK && !t->headers_complete) {
+    /* libcurl takes a header section cut by the connection closing as a
+     * response; its status and rate-limit headers cannot be trusted. */
+    rc = CURLE_RECV_ERROR;
+    snprintf(t->error, sizeof t->error, "%s",
+             "the connection closed before the end of the response headers; the partial response is not used");
+  }
   if (rc != CURLE_OK) {
     buffer_release_if_large(&t->body);
     buffer_release_if_large(&t->header_block);

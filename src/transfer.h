@@ -37,6 +37,7 @@ typedef struct {
   sentry_buffer body;
   sentry_buffer header_block;         /* the final response's raw header lines */
   int body_too_large, headers_too_large, out_of_memory;
+  int headers_complete; /* the final header section ended with its blank line */
   char error[CURL_ERROR_SIZE];
 } sentry_transfer;
 

@@ -74,6 +74,34 @@ function errors.new(fields)
   return setmetatable(fields, Error)
 end
 
+--- Applies a scrubber (see `sentry.token.scrubber`) to every string an
+-- error holds: its message fields, the server's body (decoded or raw) and
+-- the response headers, keys included.
+-- @tparam table err the error, changed in place
+-- @tparam function scrub `scrub(text) -> text`
+-- @treturn table err
+function errors.scrub(err, scrub)
+  local seen = {}
+  local function clean(value)
+    if type(value) == "string" then return scrub(value) end
+    if type(value) ~= "table" or seen[value] then return value end
+    seen[value] = true
+    local entries = {}
+    for key, item in pairs(value) do entries[#entries + 1] = { key, item } end
+    for _, entry in ipairs(entries) do
+      local key, item = entry[1], entry[2]
+      local clean_key, clean_item = clean(key), clean(item)
+      if clean_key ~= key then value[key] = nil end
+      value[clean_key] = clean_item
+    end
+    return value
+  end
+  for _, field in ipairs { "detail", "body", "headers", "location", "url", "code" } do
+    err[field] = clean(err[field])
+  end
+  return err
+end
+
 --- Shorthand for a bad argument or configuration found at run time.
 -- @tparam string detail what was wrong and how to fix it
 -- @treturn table the error (kind "invalid")

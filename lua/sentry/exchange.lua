@@ -7,7 +7,6 @@ local core = require "sentry.core"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
 local links = require "sentry.links"
-local token = require "sentry.token"
 local url = require "sentry.url"
 
 local unpack = table.unpack or unpack
@@ -38,10 +37,8 @@ local MAX_REDIRECTS = 5
 function Exchange:redirect_target(res)
   local target = url.join(self.target, res.headers.location)
   if not target then return nil, "the redirect has no usable Location" end
-  if url.origin(target) ~= url.origin(self.client.base_url) then
-    return nil, "not followed: " .. (url.origin(target) or target)
-      .. " is another origin, and the token is only ever sent to " .. url.origin(self.client.base_url)
-  end
+  local _, outside = url.within_root(self.client.base_url, target)
+  if outside then return nil, "not followed: " .. outside end
   if self.redirects >= MAX_REDIRECTS then
     return nil, "not followed: more than " .. MAX_REDIRECTS .. " redirects"
   end
@@ -144,8 +141,9 @@ function Exchange:settle(res, message, code)
     ok, err = self:finish(res)
   else
     err = errors.new { kind = TRANSPORT_KIND[code] or "network", code = code, method = self.method,
-      url = self.target, detail = token.scrub(message) .. (TRANSPORT_HINT[code] or ""), attempts = self.attempts }
+      url = self.target, detail = message .. (TRANSPORT_HINT[code] or ""), attempts = self.attempts }
   end
+  if err then errors.scrub(err, client._scrub) end
   if err and action ~= "done" and err.kind == "rate_limited" then
     err.retry_after = wait
     if action == "too_long" then

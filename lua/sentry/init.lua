@@ -91,9 +91,12 @@ function sentry.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("sentry.new expects a table of options", 2) end
   opts = opts or {}
   check_hooks(opts.hooks)
-  local log = opts.log or default_log
   local values, warnings = config.resolve(opts)
   if not values then return nil, errors.invalid(warnings) end
+  -- Every message and error leaves through this: the exact token (any format) is masked.
+  local scrub = token.scrubber(values.token)
+  local user_log = opts.log or default_log
+  local function log(level, message) user_log(level, scrub(message)) end
   for _, warning in ipairs(warnings or {}) do log("warn", warning) end
 
   if not values.token then
@@ -126,7 +129,7 @@ function sentry.new(opts)
     insecure = values.insecure, connect_timeout = values.connect_timeout or 10,
     max_body_bytes = values.max_body_bytes,
   })
-  if not created then return nil, errors.invalid(token.scrub(tostring(handle))) end
+  if not created then return nil, errors.invalid(scrub(tostring(handle))) end
 
   local transport = values.transport or "auto"
   local in_openresty = rawget(_G, "ngx") ~= nil and ngx.socket ~= nil
@@ -164,6 +167,7 @@ function sentry.new(opts)
     _sleep = opts.sleep or default_sleep(),
     _hooks = opts.hooks or {},
     _log = log,
+    _scrub = scrub,
     _check_scopes = opts.check_scopes or false,
     _follow_redirects = opts.follow_redirects or false,
     _limits = {},

@@ -76,6 +76,22 @@ local function base64_decode(text)
   return table.concat(out)
 end
 
+-- Encodes bytes as standard base64 without padding: only the characters that
+-- depend on whole input groups, so the result is a substring of any base64
+-- text whose input holds these bytes at a group boundary.
+local function base64_whole_groups(bytes)
+  local out = {}
+  for i = 1, #bytes - 2, 3 do
+    local a, b, c = bytes:byte(i, i + 2)
+    local n = a * 65536 + b * 256 + c
+    for shift = 18, 0, -6 do
+      local value = math.floor(n / 2 ^ shift) % 64
+      out[#out + 1] = BASE64_ALPHABET:sub(value + 1, value + 1)
+    end
+  end
+  return table.concat(out)
+end
+
 -- Reads an org token's payload; returns the fields or nil + reason.
 local function parse_org_token(s)
   local payload, secret, extra = s:match("^sntrys_([^_]*)_([^_]*)(.*)$")
@@ -248,6 +264,61 @@ function token.scrub(text)
     end
   end)
   return text
+end
+
+-- Replaces every occurrence of `form` (plain text, no patterns) in `text`.
+local function replace_plain(text, form, replacement)
+  local start = text:find(form, 1, true)
+  if not start then return text end
+  local parts, from = {}, 1
+  while start do
+    parts[#parts + 1] = text:sub(from, start - 1)
+    parts[#parts + 1] = replacement
+    from = start + #form
+    start = text:find(form, from, true)
+  end
+  parts[#parts + 1] = text:sub(from)
+  return table.concat(parts)
+end
+
+-- Shorter copies could match ordinary text by chance.
+local MIN_FORM = 12
+
+--- A scrubber for one known secret: masks the secret itself wherever it
+-- appears, in any format (a self-hosted or older token that `scrub` cannot
+-- recognise by its shape too), percent-encoded (upper- or lower-case hex),
+-- and base64-encoded at any offset (standard and URL-safe alphabets, as in a
+-- Basic credential or a JWT a server echoes), then applies `scrub`.
+-- @tparam ?string secret the token
+-- @treturn function `scrub(text) -> text`, for strings (other values pass through)
+function token.scrubber(secret)
+  local forms = {}
+  local function add(form)
+    if #form >= MIN_FORM then
+      forms[#forms + 1] = form
+      local url_safe = form:gsub("[+/]", { ["+"] = "-", ["/"] = "_" })
+      if url_safe ~= form then forms[#forms + 1] = url_safe end
+    end
+  end
+  if type(secret) == "string" and #secret >= MIN_FORM then
+    add(secret)
+    add((secret:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end)))
+    add((secret:gsub("[^%w%-%._~]", function(c) return string.format("%%%02x", c:byte()) end)))
+    -- After 0, 1 or 2 bytes of something else, the token's bytes start a
+    -- base64 group at 0, 2 or 3 characters in (those characters mix in the
+    -- bytes before it): skip them, and the last partial group.
+    for offset, skip in pairs { [0] = 0, [1] = 2, [2] = 3 } do
+      add(base64_whole_groups(string.rep("\0", offset) .. secret):sub(skip + 1))
+    end
+  end
+  -- Longest first, so a form inside another is not masked half-way.
+  table.sort(forms, function(a, b) return #a > #b end)
+  local mask = token.redact(secret)
+  return function(text)
+    if type(text) ~= "string" then return text end
+    for _, form in ipairs(forms) do text = replace_plain(text, form, mask) end
+    return token.scrub(text)
+  end
 end
 
 return token

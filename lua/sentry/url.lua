@@ -123,12 +123,16 @@ function url.fill(template, params, defaults)
     value = tostring(value)
     -- Encoding would make these harmless, but no Sentry slug or id has them:
     -- such a value is a mistake or an attack, and is refused before sending.
-    if value:find("[%z\r\n]") then unsafe = unsafe or name end
+    if value:find("[%z\r\n]") then
+      unsafe = unsafe or string.format("params.%s contains a line break or NUL byte; refusing to send it", name)
+    elseif value == "" or value == "." or value == ".." then
+      -- "." and ".." would name another endpoint (/members/../ is the organization itself)
+      unsafe = unsafe or string.format("params.%s is %q, which is not a slug or id: it would change "
+        .. "the endpoint the request reaches; refusing to send it", name, value)
+    end
     return url.encode(value)
   end)
-  if unsafe then
-    return nil, string.format("params.%s contains a line break or NUL byte; refusing to send it", unsafe)
-  end
+  if unsafe then return nil, unsafe end
   if missing then
     local hint = ALIASES[missing] and string.format(" or set %s in sentry.new", ALIASES[missing]) or ""
     return nil, string.format("path needs {%s}: pass params = { %s = ... }%s", missing, missing, hint)
@@ -208,23 +212,48 @@ function url.join(base, location)
   return scheme .. "://" .. authority .. table.concat(segments)
 end
 
+-- Is the segment "." or ".." once percent-decoded ("%2E%2e" included)?
+local function is_dot_segment(segment)
+  local decoded = segment:gsub("%%2[Ee]", ".")
+  return decoded == "." or decoded == ".."
+end
+
+--- Checks that a URL stays inside the API root: same origin, a path that
+-- starts with the root's path and has no "." or ".." segment (servers and
+-- libcurl would resolve those into another endpoint).
+-- @tparam string root the API root (ends in "/api/0/")
+-- @tparam string target an absolute URL
+-- @treturn ?string target, when it stays inside
+-- @treturn ?string what was wrong
+function url.within_root(root, target)
+  local parts, root_parts = url.split(target), url.split(root)
+  local origin = parts and (parts.scheme .. "://" .. parts.host .. ":" .. parts.port)
+  local root_origin = root_parts.scheme .. "://" .. root_parts.host .. ":" .. root_parts.port
+  if origin ~= root_origin then
+    return nil, (origin or target) .. " is another origin, and the token is only ever sent to " .. root_origin
+  end
+  for segment in parts.path:gmatch("[^/]+") do
+    if is_dot_segment(segment) then
+      return nil, string.format("refusing a path with a %q segment: it would reach another endpoint than "
+        .. "the one named (%s)", segment, parts.path)
+    end
+  end
+  if parts.path:sub(1, #root_parts.path) ~= root_parts.path then
+    return nil, "refusing a path outside the API root " .. root_parts.path .. ": " .. parts.path
+  end
+  return target
+end
+
 --- Builds the full URL for a request path against the API root.
 -- @tparam string root the API root (ends in "/api/0/")
 -- @tparam string path relative ("/organizations/..."), "/api/0/..." or absolute
 -- @treturn ?string the URL
 -- @treturn ?string what was wrong
 function url.resolve(root, path)
-  if path:match("^[%a][%w+.-]*://") then
-    local origin = url.origin(path)
-    if not origin or origin ~= url.origin(root) then
-      return nil, "refusing to send the token to another origin: " .. (origin or path)
-        .. " is not " .. url.origin(root)
-    end
-    return path
-  end
+  if path:match("^[%a][%w+.-]*://") then return url.within_root(root, path) end
   local relative = path:gsub("^/+", ""):gsub("^api/0/", "")
   if relative == "api/0" then relative = "" end
-  return root .. relative
+  return url.within_root(root, root .. relative)
 end
 
 return url

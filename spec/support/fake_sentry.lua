@@ -311,7 +311,8 @@ local function curl_json(method, path)
 end
 
 -- Counters since the last reset: { requests, connections, in_flight,
--- max_in_flight, by_path = { [path] = n } }. /__fake/ requests are not counted.
+-- max_in_flight, by_path = { [path] = n }, by_address = { ["127.0.0.2"] = { requests,
+-- authorized } } }. /__fake/ requests are not counted.
 function fake.stats()
   return curl_json("GET", "/__fake/stats")
 end

@@ -20,6 +20,9 @@ tokens.unknown_to_server = "sntryu_86aeb0607847a3cbb5a78b9cb97709ce64a554d8f4591
 -- prove the token never leaks into errors, logs or tostring().
 tokens.DISTINCTIVE_MARKER = "feedfacecafebeef"
 tokens.distinctive = "sntryu_" .. string.rep(tokens.DISTINCTIVE_MARKER, 4)
+-- The same marker in a format Sentry does not issue (a self-hosted or older
+-- token): the client cannot recognise it by its shape, only by its value.
+tokens.distinctive_unknown = "SelfHostedToken-" .. string.rep(tokens.DISTINCTIVE_MARKER, 3)
 
 -- The secret part of every organization token the fake server accepts: base64 of
 -- 32 bytes without padding (43 characters), like Sentry's own secrets.
@@ -48,6 +51,7 @@ tokens.grants = {
   [tokens.user_read] = { kind = "user", scopes = READ_SCOPES },
   [tokens.legacy] = { kind = "legacy", scopes = { "org:read", "project:read", "event:read" } },
   [tokens.distinctive] = { kind = "user", scopes = FULL_SCOPES },
+  [tokens.distinctive_unknown] = { kind = "user", scopes = FULL_SCOPES },
 }
 
 local BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"

@@ -297,6 +297,7 @@ function control.moved(req)
   local location = req.origin .. "/api/0/fake/echo/moved-target/"
   if req:arg("relative") == "1" then location = "/api/0/fake/echo/moved-target/" end
   if req:arg("loop") == "1" then location = req.origin .. "/api/0/fake/moved/?loop=1" end
+  if req:arg("to") then location = req:arg("to") end -- any reference, resolved by the client
   return respond.json(status_arg(req, "status", 302), { detail = {
     code = "resource-moved",
     message = "Resource has been moved",
@@ -346,6 +347,33 @@ function control.garbage_header(req)
     ["Link"] = '<broken; rel="next"; results=maybe, <>; cursor=',
     ["X-Fake-Binary"] = "\128\254\255 value",
   })
+end
+
+-- GET /api/0/fake/cut-headers/?status=N: the status line and a rate-limit
+-- window 260 years long, then the connection closes before the blank line
+-- that ends the header section: the response is incomplete.
+function control.cut_headers(req)
+  local socket = assert(ngx.req.socket(true))
+  socket:send("HTTP/1.1 " .. (tonumber(req:arg("status")) or 200) .. " OK\r\n"
+    .. "Content-Type: application/json\r\nX-Sentry-Rate-Limit-Limit: 10\r\n"
+    .. "X-Sentry-Rate-Limit-Remaining: 0\r\nX-Sentry-Rate-Limit-Reset: " .. (ngx.time() + 260 * 365 * 86400)
+    .. "\r\nX-Sentry-Rate-Limit-Concurrent")
+  return ngx.exit(444)
+end
+
+-- ANY /api/0/fake/echo-token/: a 401 that quotes the request's bearer token
+-- as a careless self-hosted server or proxy might: as is, percent-encoded and
+-- base64-encoded, in the body and in a header.
+function control.echo_token()
+  local credential = (ngx.var.http_authorization or ""):match("^Bearer (.*)$") or ""
+  local percent = credential:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end)
+  return respond.json(401, {
+    detail = "Invalid token '" .. credential .. "'",
+    token = credential,
+    percent_encoded = "?token=" .. percent,
+    basic = "Basic " .. ngx.encode_base64("user:" .. credential),
+    [credential] = "as a key too",
+  }, { ["X-Echo-Token"] = credential, ["X-Echo-Base64"] = ngx.encode_base64(credential) })
 end
 
 -- Closes the connection without sending anything (nginx's special 444).

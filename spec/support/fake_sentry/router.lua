@@ -53,6 +53,8 @@ local ROUTES = {
   { kind = "control", pattern = "^/api/0/fake/garbage%-header/?$",
     methods = { GET = control.garbage_header } },
   { kind = "control", pattern = "^/api/0/fake/close/?$", methods = { ["*"] = control.close } },
+  { kind = "control", pattern = "^/api/0/fake/echo%-token/?$", methods = { ["*"] = control.echo_token } },
+  { kind = "control", pattern = "^/api/0/fake/cut%-headers/?$", methods = { GET = control.cut_headers } },
   { kind = "control", pattern = "^/api/0/fake/truncated/?$", methods = { GET = control.truncated } },
   { kind = "control", pattern = "^/api/0/fake/reset/?$", methods = { GET = control.reset } },
   { kind = "control", pattern = "^/api/0/fake/overlong/?$", methods = { GET = control.overlong } },
@@ -112,7 +114,8 @@ function router.handle()
   -- /__fake/ requests are the specs looking at the server: keep them out of
   -- the numbers they look at.
   if req.path:sub(1, 8) ~= "/__fake/" then
-    state.count_request(req.path, ngx.var.connection)
+    state.count_request(req.path, ngx.var.connection, ngx.var.server_addr,
+      ngx.var.http_authorization ~= nil)
     state.enter_flight()
     ngx.ctx.in_flight = true
   end

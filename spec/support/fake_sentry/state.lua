@@ -55,9 +55,12 @@ function state.records(key)
 end
 
 -- Called once per request (test-control routes under /__fake/ excluded).
-function state.count_request(path, connection)
+function state.count_request(path, connection, address, authorized)
   state.incr("stats:requests")
   state.incr("path:" .. path)
+  -- Per listening address: 127.0.0.2 plays "another host" in the secrecy specs.
+  state.incr("addr:" .. address .. ":requests")
+  if authorized then state.incr("addr:" .. address .. ":authorized") end
   -- Connection serial numbers never repeat, so counting first sightings counts
   -- TCP connections: that is how keep-alive becomes observable.
   if state.add("conn:" .. connection, true) then
@@ -86,10 +89,15 @@ function state.max_in_flight()
 end
 
 function state.stats()
-  local by_path = {}
+  local by_path, by_address = {}, {}
   for _, key in ipairs(dict:get_keys(0)) do
     local path = key:match("^path:(.*)$")
     if path then by_path[path] = dict:get(key) end
+    local address, counter = key:match("^addr:(.*):(%a+)$")
+    if address then
+      by_address[address] = by_address[address] or { requests = 0, authorized = 0 }
+      by_address[address][counter] = dict:get(key)
+    end
   end
   return {
     requests = dict:get("stats:requests") or 0,
@@ -97,6 +105,7 @@ function state.stats()
     in_flight = state.in_flight(),
     max_in_flight = state.max_in_flight(),
     by_path = by_path,
+    by_address = by_address,
   }
 end
 
