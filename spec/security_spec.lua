@@ -240,7 +240,7 @@ describe("security: URL and token from the same configuration source", function(
     assert.truthy(logged("certificate checks are turned off only by code"))
     local res, err = c:get("/fake/echo/")
     assert.is_nil(res)
-    assert.are.equal("tls", err.code)
+    assert.are.equal("tls", err.code, err.detail)
     c:close()
   end)
 end)

@@ -495,8 +495,7 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
     /* libcurl takes a header section cut by the connection closing as a
      * response; its status and rate-limit headers cannot be trusted. */
     rc = CURLE_RECV_ERROR;
-    snprintf(t->error, sizeof t->error, "%s",
-             "the connection closed before the end of the response headers; the partial response is not used");
+    snprintf(t->error, sizeof t->error, "%s", SENTRY_CUT_HEADERS_MESSAGE);
   }
   if (rc != CURLE_OK) {
     buffer_release_if_large(&t->body);

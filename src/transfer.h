@@ -12,6 +12,9 @@
 /* Limits every transport keeps (the cosocket transport reads them from the core). */
 #define SENTRY_MAX_HEADER_BYTES (256 * 1024) /* below libcurl's own 300 KiB: the error is ours */
 #define SENTRY_DEFAULT_MAX_BODY_BYTES (64.0 * 1024 * 1024)
+/* The error for a response whose header section the connection cut short. */
+#define SENTRY_CUT_HEADERS_MESSAGE \
+  "the connection closed before the end of the response headers; the partial response is not used"
 
 typedef struct {
   char *data;

@@ -119,7 +119,7 @@ function Transport:perform(method, target, headers, body, timeout)
     ok, err = sock:sslhandshake(false, parts.host, self.verify)
     if not ok then
       sock:close()
-      local untrusted = tostring(err):find("verify", 1, true)
+      local untrusted = tostring(err):find("verif", 1, true) or tostring(err):find("certificate", 1, true)
       return failure("TLS handshake failed: " .. tostring(err), untrusted and "tls" or "network")
     end
   end
@@ -146,6 +146,7 @@ function Transport:read_response(sock, method)
   local headers, header_bytes = {}, 0
   while true do
     local line, line_err = sock:receive("*l")
+    if line_err == "closed" then return failure(core.CUT_HEADERS_MESSAGE, "network") end
     if not line then return failed(line_err, "reading the headers") end
     if line == "" then break end
     header_bytes = header_bytes + #line
