@@ -8,33 +8,32 @@
 
 local scopes = {}
 
--- Each description says what a token holding the scope may do. The 17 classic
--- scopes (org, member, team, project and event, and project:releases) come
--- first; the newer ones follow in the same style.
+-- Each description says what a token holding the scope may do. The 17 scopes
+-- on Sentry's auth page carry its words exactly; the others follow in its style.
 local DESCRIPTIONS = {
   ["org:read"] = "Read organization data, members, and settings",
-  ["org:write"] = "Read and write organization data and settings",
-  ["org:admin"] = "Read, write, and administer the organization, including deleting it",
-  ["org:integrations"] = "Read, write, and administer organization integrations",
-  ["member:read"] = "Read organization members",
-  ["member:write"] = "Read and write organization members and their invitations",
-  ["member:admin"] = "Read, write, and administer organization members, including removing them",
-  ["team:read"] = "Read teams and their members",
-  ["team:write"] = "Read and write teams and their membership",
-  ["team:admin"] = "Read, write, and administer teams, including deleting them",
-  ["project:read"] = "Read project data and settings",
-  ["project:write"] = "Read and write project data and settings",
-  ["project:admin"] = "Read, write, and administer projects, including deleting them",
-  ["project:releases"] = "Read and write releases, deploys, and release files",
+  ["org:write"] = "Modify organization settings and configuration",
+  ["org:admin"] = "Full administrative access to the organization",
+  ["project:read"] = "Read project data and configuration",
+  ["project:write"] = "Create and modify projects",
+  ["project:admin"] = "Delete projects and manage project keys",
+  ["project:releases"] = "Create and manage releases and deploys",
+  ["team:read"] = "Read team membership and settings",
+  ["team:write"] = "Create and modify teams",
+  ["team:admin"] = "Delete teams",
   ["event:read"] = "Read issues and events",
-  ["event:write"] = "Read and write issues and events: resolve, assign, and update them",
-  ["event:admin"] = "Read, write, and delete issues and events",
+  ["event:write"] = "Update and resolve issues",
+  ["event:admin"] = "Delete issues and events",
+  ["member:read"] = "Read organization member data",
+  ["member:write"] = "Invite and manage organization members",
+  ["alerts:read"] = "Read alert rules",
+  ["alerts:write"] = "Create and modify alert rules",
 
+  ["org:integrations"] = "Install and manage organization integrations",
+  ["member:admin"] = "Remove organization members and manage their roles",
   ["member:invite"] = "Invite members to the organization",
   ["org:ci"] = "Create releases and upload source maps and debug files (organization auth tokens)",
   ["project:distribution"] = "Access app distribution and preprod artifacts",
-  ["alerts:read"] = "Read alert rules",
-  ["alerts:write"] = "Read and write alert rules",
   ["openid"] = "Confirm who is signed in (OAuth)",
   ["profile"] = "Read the user's name, avatar, and join date (OAuth; needs openid)",
   ["email"] = "Read the user's email address and its verification status (OAuth; needs openid)",
