@@ -66,7 +66,9 @@ function Client:_target(path, opts)
   if not filled then return nil, missing end
   local target, wrong = url.resolve(self.base_url, filled)
   if not target then return nil, wrong end
-  return url.with_query(target, url.encode_query(opts.query))
+  local query, query_problem = url.encode_query(opts.query)
+  if not query then return nil, query_problem end
+  return url.with_query(target, query)
 end
 
 -- Shared by every request that adds no headers of its own; never modified.
@@ -96,7 +98,7 @@ local function encode_body(body)
   if body == nil or type(body) == "string" then return body end
   if type(body) ~= "table" then error("body must be a table (sent as JSON) or a string", 4) end
   local encoded, problem = json.encode(body)
-  if not encoded then return nil, "body cannot be encoded as JSON: " .. tostring(problem) end
+  if not encoded then return nil, "the body cannot be sent as JSON: " .. tostring(problem) end
   return encoded
 end
 
@@ -119,7 +121,7 @@ function Client:_prepare(method, path, opts, level)
   end
   return Exchange.new(self, {
     method = method, target = target, body = body, key = key, known = known,
-    headers = request_headers(opts, type(opts.body) == "table"),
+    headers = request_headers(opts, opts.body ~= nil), -- JSON unless the caller says otherwise
     timeout = opts.timeout or self._timeout,
   })
 end

@@ -167,7 +167,11 @@ function Exchange:finish(res)
         detail = "the response is not valid JSON: " .. decode_problem, body = res.body,
         attempts = self.attempts, rate_limit = res.rate_limit }
     end
-    if decoded ~= nil then res.body = decoded end
+    if decoded ~= nil then
+      res.body = decoded
+    elseif res.body == "" then
+      res.body = nil -- 204, HEAD, and any other empty body
+    end
     return res
   end
   -- Error bodies come in many shapes and content types (429s are JSON sent as text/html).

@@ -16,6 +16,7 @@ local url = require "sentry.url"
 local sentry = {
   VERSION = "0.1.0",
   null = json.null,
+  array = json.array,
   errors = errors,
   token = token,
   url = url,

@@ -1,5 +1,7 @@
 --- URLs: the API root, path templates, query strings, same-origin checks.
 -- @module sentry.url
+local json = require "sentry.json"
+
 local url = {}
 
 local REGIONS = {
@@ -120,7 +122,14 @@ function url.fill(template, params, defaults)
     if type(value) ~= "string" and type(value) ~= "number" then
       error(string.format("params.%s must be a string or a number", name), 0)
     end
-    value = tostring(value)
+    if type(value) == "number" then
+      local text, problem = json.number(value) -- every digit of a 16-digit id, on every Lua
+      if not text then
+        unsafe = unsafe or string.format("params.%s is %s: %s", name, tostring(value), problem)
+        text = ""
+      end
+      value = text
+    end
     -- Encoding would make these harmless, but no Sentry slug or id has them:
     -- such a value is a mistake or an attack, and is refused before sending.
     if value:find("[%z\r\n]") then
@@ -144,8 +153,9 @@ local function query_value(key, value)
   local kind = type(value)
   if kind == "string" then return value end
   if kind == "number" then
-    if value == math.floor(value) and math.abs(value) < 2 ^ 53 then return string.format("%d", value) end
-    return tostring(value)
+    local text, problem = json.number(value)
+    if not text then return nil, string.format("query.%s is %s: %s", key, tostring(value), problem) end
+    return text
   end
   if kind == "boolean" then return value and "true" or "false" end
   error(string.format("query.%s must be a string, number, boolean or an array of them", key), 0)
@@ -153,7 +163,8 @@ end
 
 --- Encodes a query table; keys sorted, arrays repeat the key.
 -- @tparam ?table query
--- @treturn string "" or "a=1&b=2"
+-- @treturn ?string "" or "a=1&b=2"
+-- @treturn ?string what was wrong (a NaN or infinite number)
 function url.encode_query(query)
   if query == nil then return "" end
   local keys = {}
@@ -167,7 +178,9 @@ function url.encode_query(query)
     local value = query[key]
     local values = type(value) == "table" and value or { value }
     for _, item in ipairs(values) do
-      parts[#parts + 1] = url.encode(key) .. "=" .. url.encode(query_value(key, item))
+      local text, problem = query_value(key, item)
+      if not text then return nil, problem end
+      parts[#parts + 1] = url.encode(key) .. "=" .. url.encode(text)
     end
   end
   return table.concat(parts, "&")

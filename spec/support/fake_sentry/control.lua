@@ -376,6 +376,13 @@ function control.echo_token()
   }, { ["X-Echo-Token"] = credential, ["X-Echo-Base64"] = ngx.encode_base64(credential) })
 end
 
+-- GET /api/0/fake/resource/: an object with the shapes a client must keep
+-- when it sends the object back: empty arrays, an empty object, a 16-digit id.
+function control.resource()
+  return respond.raw(200, '{"id":4506891234567890,"name":"web","projects":[],"environments":[ ],'
+    .. '"options":{},"nested":{"refs":[],"note":"a [] in a string"},"ratio":0.1}', "application/json")
+end
+
 -- Closes the connection without sending anything (nginx's special 444).
 function control.close()
   return ngx.exit(444)

@@ -53,6 +53,7 @@ local ROUTES = {
   { kind = "control", pattern = "^/api/0/fake/garbage%-header/?$",
     methods = { GET = control.garbage_header } },
   { kind = "control", pattern = "^/api/0/fake/close/?$", methods = { ["*"] = control.close } },
+  { kind = "control", pattern = "^/api/0/fake/resource/?$", methods = { GET = control.resource } },
   { kind = "control", pattern = "^/api/0/fake/echo%-token/?$", methods = { ["*"] = control.echo_token } },
   { kind = "control", pattern = "^/api/0/fake/cut%-headers/?$", methods = { GET = control.cut_headers } },
   { kind = "control", pattern = "^/api/0/fake/truncated/?$", methods = { GET = control.truncated } },
