@@ -247,6 +247,14 @@ describe("sentry.config", function()
       assert.equal("~/.sentryclirc [defaults] project", settings.project.from)
     end)
 
+    it("takes org and project from a file whatever the token's source", function()
+      env.SENTRY_AUTH_TOKEN = TOKEN_ENV
+      write_file(project .. "/.sentryclirc", "[defaults]\norg = project-org\n")
+      local values = resolve()
+      assert.equal("project-org", values.org)
+      assert.equal("global-project", values.project)
+    end)
+
     it("takes the environment over the files", function()
       write_file(project .. "/.sentryclirc", "[defaults]\norg = project-org\n")
       env.SENTRY_URL = "https://env.example.com"
@@ -298,6 +306,69 @@ describe("sentry.config", function()
       assert.equal("ca.pem", values.ca_file)
       assert.is_nil(values.env)
       assert.is_nil(values.home)
+    end)
+  end)
+
+  describe("SENTRY_PROPERTIES", function()
+    local props
+    before_each(function() props = root .. "/sentry.properties" end)
+
+    it("is read between the environment and the project file", function()
+      write_file(props, "# a comment\n! another\ndefaults.url = " .. "https://props.example.com\n"
+        .. "defaults.org: props-org\nauth.token " .. TOKEN_PROJECT .. "\n")
+      write_file(project .. "/.sentryclirc", "[defaults]\norg = project-org\nproject = project-project\n")
+      env.SENTRY_PROPERTIES = props
+      local settings = load()
+      assert.same({ value = "props-org", from = "SENTRY_PROPERTIES file " .. props .. " [defaults] org" },
+        settings.org)
+      assert.equal("project-project", settings.project.value)
+      assert.equal("SENTRY_PROPERTIES file " .. props .. " [auth] token", settings.token.from)
+      assert.equal("https://props.example.com", settings.url.value)
+      env.SENTRY_ORG = "env-org"
+      assert.equal("env-org", load().org.value)
+    end)
+
+    it("reads continuation lines and escapes", function()
+      write_file(props, "defaults.project = web\\\n    -app\ndefaults.org = a\\u0063me\n")
+      env.SENTRY_PROPERTIES = props
+      local values = resolve()
+      assert.equal("web-app", values.project)
+      assert.equal("acme", values.org)
+    end)
+
+    it("keeps the same-source rule: its URL does not get a token from elsewhere", function()
+      write_file(props, "defaults.url = https://props.example.com\n")
+      global_rc(home, "[auth]\ntoken = " .. TOKEN_GLOBAL .. "\n")
+      env.SENTRY_PROPERTIES = props
+      local values, message = resolve()
+      assert.is_nil(values)
+      assert.truthy(message:find("the URL comes from SENTRY_PROPERTIES file", 1, true))
+    end)
+
+    it("warns when the file it names does not exist", function()
+      env.SENTRY_PROPERTIES = root .. "/missing.properties"
+      local values, warnings = resolve()
+      assert.truthy(values)
+      assert.equal("SENTRY_PROPERTIES file " .. root .. "/missing.properties does not exist; "
+        .. "ignoring SENTRY_PROPERTIES", warnings[1])
+    end)
+  end)
+
+  describe("~/.config/sentry/sentrycli.ini", function()
+    it("is the global file when there is no ~/.sentryclirc", function()
+      mkdir(home .. "/.config/sentry")
+      write_file(home .. "/.config/sentry/sentrycli.ini", "[defaults]\norg = xdg-org\n")
+      assert.same({ value = "xdg-org", from = "~/.config/sentry/sentrycli.ini [defaults] org" }, load().org)
+      global_rc(home, "[defaults]\norg = rc-org\n")
+      assert.equal("rc-org", load().org.value)
+    end)
+
+    it("follows XDG_CONFIG_HOME", function()
+      mkdir(root .. "/xdg/sentry")
+      write_file(root .. "/xdg/sentry/sentrycli.ini", "[defaults]\nproject = xdg-project\n")
+      env.XDG_CONFIG_HOME = root .. "/xdg"
+      assert.same({ value = "xdg-project", from = "$XDG_CONFIG_HOME/sentry/sentrycli.ini [defaults] project" },
+        load().project)
     end)
   end)
 
@@ -504,10 +575,15 @@ describe("sentry.config", function()
         .. "only by code (insecure = true in sentry.new), never by a configuration file", warnings[1])
     end)
 
-    it("refuses a retry count that is not a whole number", function()
-      env.SENTRY_HTTP_MAX_RETRIES = "three"
-      local _, message = resolve()
-      assert.equal("SENTRY_HTTP_MAX_RETRIES must be a whole number (0 or more)", message)
+    it("ignores a retry count that is not a whole number, with a warning, as sentry-cli does", function()
+      env.SENTRY_HTTP_MAX_RETRIES = "abc"
+      local values, warnings = resolve()
+      assert.is_nil(values.max_retries)
+      assert.same({ "ignoring SENTRY_HTTP_MAX_RETRIES must be a whole number (0 or more); using the default" },
+        warnings)
+      local c = assert(require("sentry").new { home = home, cwd = cwd, env = function(name) return env[name] end,
+        token = TOKEN_OPTS, log = function() end })
+      c:close()
     end)
 
     it("raises for options of the wrong type", function()

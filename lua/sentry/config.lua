@@ -6,12 +6,16 @@
 -- 2. for the URL and the organization only: what an organization auth token
 --    carries (`url`, `org`), as sentry-cli does;
 -- 3. environment variables;
--- 4. the project file: the nearest `.sentryclirc` (or `sentrycli.ini`) found
+-- 4. the properties file that `SENTRY_PROPERTIES` names (`defaults.url`,
+--    `auth.token`...: see `sentry.properties`);
+-- 5. the project file: the nearest `.sentryclirc` (or `sentrycli.ini`) found
 --    from the current directory upwards;
--- 5. the global file `~/.sentryclirc`.
+-- 6. the global file `~/.sentryclirc`, or when there is none
+--    `~/.config/sentry/sentrycli.ini` (`$XDG_CONFIG_HOME/sentry/...`).
 --
--- The project and global files are merged key by key, as in sentry-cli: a key
--- missing from the project file is taken from the global file.
+-- The files are merged key by key, as in sentry-cli: a key missing from one
+-- is taken from the next. The URL and the proxy follow the token's source
+-- (the same-source rule: see `resolve`).
 --
 -- What is read from where:
 --
@@ -37,6 +41,7 @@
 
 local token = require "sentry.token"
 local ini = require "sentry.ini"
+local properties = require "sentry.properties"
 
 local config = {}
 
@@ -45,6 +50,8 @@ config.DEFAULT_URL = "https://sentry.io/"
 
 local GLOBAL_FILE = ".sentryclirc"
 local GLOBAL_LABEL = "~/.sentryclirc"
+-- The global file's other place, below the configuration directory.
+local CONFIG_DIR_FILE = "sentry/sentrycli.ini"
 -- Looked for in each directory, in this order, as sentry-cli does.
 local PROJECT_FILES = { ".sentryclirc", "sentrycli.ini" }
 local MASK = "********"
@@ -255,12 +262,42 @@ local function find_project_file(dir, warnings)
   return nil
 end
 
--- Reads and parses the project and global files, nearest first:
--- list of { path, label, data, rank }, or nil + message. The rank orders the
+-- Reads and parses a file found at `path` into `files`, with the next rank;
+-- nothing when it is absent. Returns true, or nil + message.
+local function add_file(files, path, label, parse, warnings)
+  local text, message = read_if_present(path, label, warnings)
+  if text == nil then
+    return nil, message
+  elseif text then
+    local data
+    data, message = parse(text, label)
+    if not data then
+      return nil, message
+    end
+    files[#files + 1] = { path = path, label = label, data = data, rank = #files + 2 }
+    return true
+  end
+  return false
+end
+
+-- Reads and parses the configuration files, highest precedence first: the
+-- file SENTRY_PROPERTIES names, the project file, the global file. A list
+-- of { path, label, data, rank }, or nil + message. The rank orders the
 -- configuration sources: 1 is the caller (opts and environment), then files.
-local function load_files(home, cwd, warnings)
+local function load_files(home, cwd, env, warnings)
   local files = {}
   local global_path = home and join(home, GLOBAL_FILE)
+
+  local properties_path = env("SENTRY_PROPERTIES")
+  if properties_path and properties_path ~= "" then
+    local label = "SENTRY_PROPERTIES file " .. properties_path
+    local found, message = add_file(files, properties_path, label, properties.parse, warnings)
+    if found == nil then
+      return nil, message
+    elseif not found then
+      warnings[#warnings + 1] = label .. " does not exist; ignoring SENTRY_PROPERTIES"
+    end
+  end
 
   if cwd then
     local path, text = find_project_file(cwd, warnings)
@@ -273,21 +310,24 @@ local function load_files(home, cwd, warnings)
       if not data then
         return nil, message
       end
-      files[#files + 1] = { path = path, label = path, data = data, rank = 2 }
+      files[#files + 1] = { path = path, label = path, data = data, rank = #files + 2 }
     end
   end
 
   if global_path then
-    local text, message = read_if_present(global_path, GLOBAL_LABEL, warnings)
-    if text == nil then
+    local found, message = add_file(files, global_path, GLOBAL_LABEL, ini.parse, warnings)
+    if found == nil then
       return nil, message
-    elseif text then
-      local data
-      data, message = ini.parse(text, GLOBAL_LABEL)
-      if not data then
+    elseif not found then
+      -- as sentry-cli: ~/.sentryclirc, else sentrycli.ini in the configuration directory
+      local config_home = env("XDG_CONFIG_HOME")
+      local xdg = config_home and config_home ~= ""
+      local config_dir = xdg and config_home or join(home, ".config")
+      local label = xdg and "$XDG_CONFIG_HOME/" .. CONFIG_DIR_FILE or "~/.config/" .. CONFIG_DIR_FILE
+      found, message = add_file(files, join(config_dir, CONFIG_DIR_FILE), label, ini.parse, warnings)
+      if found == nil then
         return nil, message
       end
-      files[#files + 1] = { path = global_path, label = GLOBAL_LABEL, data = data, rank = #files + 2 }
     end
   end
   return files
@@ -531,7 +571,8 @@ local function resolve_simple(opts, env, files, found_token, values, sources, wa
     local found = first_found(from_opts(opts, field), variable and from_env(env, variable),
       from_files(files, section, key))
     if found then
-      if found.file and found_token and found_token.value and found_token.rank ~= found.rank then
+      local routes_token = field:sub(1, 5) == "proxy"
+      if routes_token and found.file and found_token and found_token.value and found_token.rank ~= found.rank then
         -- like the URL: a file steers the token's route only when the token is its own
         warnings[#warnings + 1] = "ignoring " .. found.from .. ": it is another configuration source "
           .. "than the auth token (" .. found_token.from .. "), and a file's proxy is only used for "
@@ -560,10 +601,11 @@ local function resolve_simple(opts, env, files, found_token, values, sources, wa
       local message
       count, message = parse_count(retries)
       if not count then
-        return nil, message
+        -- as sentry-cli: a value it cannot use is warned about, not fatal
+        warnings[#warnings + 1] = "ignoring " .. message .. "; using the default"
       end
     end
-    values.max_retries, sources.max_retries = count, retries.from
+    if count then values.max_retries, sources.max_retries = count, retries.from end
   end
   return true
 end
@@ -585,7 +627,7 @@ local function resolve(opts)
       home = nil
     end
     local message
-    files, message = load_files(home, opts.cwd or current_directory(), warnings)
+    files, message = load_files(home, opts.cwd or current_directory(), env, warnings)
     if not files then
       return nil, message
     end
