@@ -303,6 +303,11 @@ int luaopen_sentry_core(lua_State *L) {
   lua_setfield(L, -2, "new_engine");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
   lua_setfield(L, -2, "curl_version");
+  {
+    const char *tls = curl_version_info(CURLVERSION_NOW)->ssl_version;
+    lua_pushstring(L, tls != NULL ? tls : "none");
+    lua_setfield(L, -2, "curl_tls");
+  }
   lua_pushinteger(L, SENTRY_MAX_HEADER_BYTES);
   lua_setfield(L, -2, "MAX_HEADER_BYTES");
   lua_pushnumber(L, SENTRY_DEFAULT_MAX_BODY_BYTES);

@@ -287,5 +287,8 @@ local paginate = require "sentry.paginate"
 Client.pages = paginate.pages
 Client.paginate = paginate.items
 Client.collect = paginate.collect
+Client.pages_async = paginate.pages_async
+Client.paginate_async = paginate.items_async
+Client.collect_async = paginate.collect_async
 
 return Client

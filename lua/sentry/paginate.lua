@@ -183,19 +183,24 @@ function Walk:malformed(res, target, detail)
     detail = detail, rate_limit = res.rate_limit, attempts = res.attempts })
 end
 
---- Fetches the next page.
--- @return the page's items and `res`; nothing at the end; or nil and err
-function Walk:next_page()
-  if self.err then return nil, self.err end
-  if self.finished then return nil end
+--- The next page's request, or nothing when the walk is over.
+-- @treturn ?string target
+-- @treturn ?table options for `client:request`
+-- @treturn ?number how many items the walk still wants (nil: no limit)
+function Walk:prepare()
+  if self.err or self.finished then return nil end
   local wanted = self.opts.limit and self.opts.limit - self.count
   if (wanted and wanted <= 0) or (self.opts.max_pages and self.pages >= self.opts.max_pages) then
     self.finished = true
     return nil
   end
-
   local target, request_opts = self:next_request(wanted)
-  local res, err = self.client:request("GET", target, request_opts)
+  return target, request_opts, wanted
+end
+
+--- Takes the response to `prepare`'s request and moves the walk on.
+-- @return the page's items and `res`, or nil and err
+function Walk:take(target, wanted, res, err)
   if not res then return self:fail(err) end
   local page = res.body
   if not is_list(page) then
@@ -231,6 +236,26 @@ function Walk:next_page()
     self.finished, self.at_end = true, true
   end
   return page, res
+end
+
+--- Fetches the next page (blocking).
+-- @return the page's items and `res`; nothing at the end; or nil and err
+function Walk:next_page()
+  if self.err then return nil, self.err end
+  local target, request_opts, wanted = self:prepare()
+  if not target then return nil end
+  return self:take(target, wanted, self.client:request("GET", target, request_opts))
+end
+
+--- Fetches the next page without blocking: `callback(page, res)`,
+-- `callback(nil)` at the end, or `callback(nil, err)`.
+function Walk:next_page_async(callback)
+  if self.err then return callback(nil, self.err) end
+  local target, request_opts, wanted = self:prepare()
+  if not target then return callback(nil) end
+  self.client:request_async("GET", target, request_opts, function(res, err)
+    callback(self:take(target, wanted, res, err))
+  end)
 end
 
 --- Where the walk stands, for `collect`'s third result.
@@ -323,6 +348,79 @@ function paginate.collect(client, path, opts)
     end
     for i = 1, #page do items[#items + 1] = page[i] end
   end
+end
+
+--- Walks the pages of a list without blocking, on the client's event loop
+-- (see `sentry.async`; in Neovim, callbacks run through `vim.schedule`).
+--
+--     client:pages_async("/organizations/{org}/projects/", { per_page = 100 },
+--       function(page, res) for _, p in ipairs(page) do print(p.slug) end end,
+--       function(err, state) if err then print(tostring(err)) end end)
+--
+-- The next page is requested after `on_page` returns; `on_page` returning
+-- `false` ends the walk there. `on_done(err, state)` runs once, at the end,
+-- with `state` as `collect` gives it (without `items`). Never raises for
+-- run-time failures: they reach `on_done`.
+-- @tparam sentry.Client client
+-- @tparam string path any path `client:request` accepts
+-- @tparam ?table opts as for `pages`
+-- @tparam function on_page `on_page(page_items, res)`
+-- @tparam ?function on_done `on_done(err, state)`
+function paginate.pages_async(client, path, opts, on_page, on_done)
+  local walk = new_walk(client, path, check_args(client, path, opts, "pages_async"))
+  if type(on_page) ~= "function" then error("bad argument #3 to 'pages_async' (a function expected)", 2) end
+  if on_done ~= nil and type(on_done) ~= "function" then
+    error("bad argument #4 to 'pages_async' (a function or nil expected)", 2)
+  end
+  local function step()
+    walk:next_page_async(function(page, res_or_err)
+      if page == nil then
+        if on_done then on_done(res_or_err, walk:state(nil)) end
+        return
+      end
+      if on_page(page, res_or_err) == false then
+        walk.finished = true
+        if on_done then on_done(nil, walk:state(nil)) end
+        return
+      end
+      step()
+    end)
+  end
+  step()
+end
+
+--- Walks the items of a list without blocking: `on_item(item)` for each
+-- (returning `false` ends the walk), then `on_done(err, state)` once.
+-- @tparam sentry.Client client
+-- @tparam string path any path `client:request` accepts
+-- @tparam ?table opts as for `pages`
+-- @tparam function on_item `on_item(item)`
+-- @tparam ?function on_done `on_done(err, state)`
+function paginate.items_async(client, path, opts, on_item, on_done)
+  if type(on_item) ~= "function" then error("bad argument #3 to 'paginate_async' (a function expected)", 2) end
+  paginate.pages_async(client, path, opts, function(page)
+    for i = 1, #page do
+      if on_item(page[i]) == false then return false end
+    end
+  end, on_done)
+end
+
+--- Collects the items of a list without blocking; `callback(items, err,
+-- state)` runs once, with the results `collect` would return.
+-- @tparam sentry.Client client
+-- @tparam string path any path `client:request` accepts
+-- @tparam ?table opts as for `pages`
+-- @tparam function callback `callback(items, err, state)`
+function paginate.collect_async(client, path, opts, callback)
+  if type(callback) ~= "function" then error("bad argument #3 to 'collect_async' (a function expected)", 2) end
+  local items = {}
+  paginate.pages_async(client, path, opts, function(page)
+    for i = 1, #page do items[#items + 1] = page[i] end
+  end, function(err, state)
+    state.items = items
+    if err then return callback(nil, err, state) end
+    callback(items, nil, state)
+  end)
 end
 
 return paginate

@@ -192,5 +192,38 @@ check("batch_async: 10 requests of 300 ms finish together in under 1.5 s; a 10 m
     string.format("%d of 10 succeeded in %.2f s; %d ticks of the 10 ms timer", ok, total, ticks)
 end)
 
+check("collect_async: 250 items over 3 pages of 100 ms; a 10 ms timer ticks throughout", function()
+  local client = new_client()
+  local ticks, outcome = 0, nil
+  local timer = uv.new_timer()
+  timer:start(10, 10, function() ticks = ticks + 1 end)
+  local started = uv.hrtime()
+  client:collect_async("/fake/items/", { query = { total = 250, ms = 100 } }, function(items, err, state)
+    outcome = { items = items, err = err, state = state }
+  end)
+  local returned = seconds_since(started)
+  vim.wait(10000, function() return outcome ~= nil end, 5)
+  local total = seconds_since(started)
+  timer:stop()
+  timer:close()
+  client:close()
+  if not outcome then return false, "no callback within 10 s" end
+  if not outcome.items then return false, tostring(outcome.err) end
+  return #outcome.items == 250 and outcome.state.pages == 3 and returned < 0.1 and ticks >= 20,
+    string.format("%d items in %d pages; returned after %.2f s, done after %.2f s, %d ticks",
+      #outcome.items, outcome.state.pages, returned, total, ticks)
+end)
+
+check(":checkhealth sentry reports the core, libcurl and the token's source, never the token", function()
+  vim.fn.setenv("SENTRY_AUTH_TOKEN", tokens.user_full)
+  vim.cmd("checkhealth sentry")
+  local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  vim.cmd("bwipeout!")
+  vim.fn.setenv("SENTRY_AUTH_TOKEN", vim.NIL)
+  local ok = text:find("OK: C core loaded in LuaJIT", 1, true) and text:find("libcurl", 1, true)
+    and text:find("from SENTRY_AUTH_TOKEN", 1, true) and not text:find(tokens.user_full:sub(9), 1, true)
+  return ok, text
+end)
+
 say(passed .. " passed, " .. failed .. " failed")
 vim.cmd(failed == 0 and "qall!" or "cquit 1")

@@ -247,9 +247,12 @@ function control.slow(req)
   return respond.json(200, { ok = true, slept_ms = ms })
 end
 
--- GET /api/0/fake/items/?total=N: N tiny items, paginated like Sentry lists.
+-- GET /api/0/fake/items/?total=N[&ms=M]: N tiny items, paginated like Sentry
+-- lists; each page takes M milliseconds.
 function control.items(req)
   local total = math.max(math.floor(req:number_arg("total", 1000)), 0)
+  local ms = req:number_arg("ms", 0)
+  if ms > 0 then ngx.sleep(math.min(ms, 10000) / 1000) end
   return respond.json(200, pagination.paginate(req.origin, req.args, total, function(i)
     return { id = tostring(i), n = i }
   end))
