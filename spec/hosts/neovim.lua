@@ -89,6 +89,8 @@ end)
 -- the editor keeps running during a rate-limit wait.
 local function editor_sleep(seconds)
   local co = coroutine.running()
+  local loop = vim.uv or vim.loop
+  loop.update_time() -- the loop's clock stood still while the request blocked
   vim.defer_fn(function() coroutine.resume(co) end, math.ceil(seconds * 1000))
   coroutine.yield()
 end
