@@ -1,11 +1,21 @@
 -- Servers that misbehave on purpose: byte-at-a-time responses, bodies that
--- never end, interim (1xx) responses, timeouts below a millisecond. Every
--- case ends within `timeout` + 1 s. The same file runs
+-- never end, interim (1xx) responses, timeouts below a millisecond, and retry
+-- waits that add up. Every case ends within `timeout` + 1 s. The same file runs
 -- inside nginx (spec/hosts/openresty-specs), where requests go over cosockets.
 local harness = require "harness"
 local socket = require "socket"
 
-local timed = harness.timed
+local function unique(name)
+  return name .. "-" .. tostring(math.random(1, 1e9))
+end
+
+local recording_client, timed = harness.recording_client, harness.timed
+
+local function sum(list)
+  local total = 0
+  for _, value in ipairs(list) do total = total + value end
+  return total
+end
 
 -- A listening port that never answers a connection attempt: its accept queue
 -- is full, so the kernel drops further SYNs and connect() hangs.
@@ -28,6 +38,7 @@ end
 describe("hostile servers (" .. harness.transport() .. ")", function()
   setup(function()
     harness.server()
+    math.randomseed(os.time())
   end)
 
   describe("timeout is a total deadline", function()
@@ -111,6 +122,79 @@ describe("hostile servers (" .. harness.transport() .. ")", function()
       res = assert(client:get("/fake/echo/after-overlong/"))
       assert.are.equal("/api/0/fake/echo/after-overlong/", res.body.path)
       client:close()
+    end)
+  end)
+
+  describe("max_total_wait bounds all the waits of one call", function()
+    it("429s with Retry-After: 2 under max_retry_wait = 3 stop before the waits pass 5 s", function()
+      local client, waits = recording_client { max_retries = 10, max_retry_wait = 3, max_total_wait = 5 }
+      local _, err = client:get("/fake/flaky/" .. unique("total") .. "/",
+        { query = { fail = 1000, status = 429, retry_after = 2 } })
+      client:close()
+      assert.are.equal(2, #waits)
+      assert.is_true(sum(waits) > 3.5 and sum(waits) <= 4, "waited " .. sum(waits))
+      assert.are.equal("rate_limited", err.kind)
+      assert.are.equal(3, err.attempts)
+      assert.is_true(err.retry_after > 1.5 and err.retry_after <= 2, tostring(err.retry_after))
+      assert.matches("max_total_wait", err.detail, 1, true)
+    end)
+
+    it("pauses for a used-up rate-limit window count too", function()
+      local client, waits = recording_client { max_retries = 10, max_retry_wait = 3, max_total_wait = 5 }
+      local _, err = client:get("/fake/flaky/" .. unique("window") .. "/",
+        { query = { fail = 1000, status = 429, reset_in = 2, remaining = 0 } })
+      client:close()
+      assert.is_true(#waits >= 2, #waits .. " waits")
+      assert.is_true(sum(waits) <= 5, "waited " .. sum(waits))
+      assert.are.equal("rate_limited", err.kind)
+      assert.matches("max_total_wait", err.detail, 1, true)
+    end)
+
+    it("defaults to 120 s", function()
+      local client, waits = recording_client { max_retries = 1000 }
+      local _, err = client:get("/fake/flaky/" .. unique("default") .. "/",
+        { query = { fail = 1000, status = 429, retry_after = 50 } })
+      client:close()
+      assert.are.equal(2, #waits)
+      assert.is_true(sum(waits) > 99 and sum(waits) <= 100, "waited " .. sum(waits))
+      assert.are.equal(3, err.attempts)
+    end)
+
+    it("bounds the backoff of a failing server too", function()
+      local client, waits = recording_client { max_retries = 1000, backoff_base = 1, backoff_factor = 1,
+        max_total_wait = 10 }
+      local _, err = client:get("/fake/status/503/")
+      client:close()
+      assert.is_true(sum(waits) <= 10, "waited " .. sum(waits))
+      assert.are.equal(503, err.status)
+      assert.matches("max_total_wait", err.detail, 1, true)
+    end)
+
+    it("bounds the waits in a batch", function()
+      local client = assert(harness.client { max_retries = 10, max_total_wait = 0.5, sleep = harness.NONE })
+      local results, _, took = timed(function()
+        return client:batch { { "GET", "/fake/flaky/" .. unique("batch") .. "/",
+          { query = { fail = 1000, status = 429, retry_after = 0.2 } } } }
+      end)
+      client:close()
+      assert.are.equal("rate_limited", results[1].err.kind)
+      assert.are.equal(3, results[1].err.attempts)
+      assert.is_true(took < 1.5, "took " .. took)
+    end)
+
+    it("0 means no retry waits at all; a negative or non-number value is refused", function()
+      local client, waits = recording_client { max_retries = 3, max_total_wait = 0 }
+      local _, err = client:get("/fake/flaky/" .. unique("zero") .. "/", { query = { fail = 1000, status = 429,
+        retry_after = 1 } })
+      client:close()
+      assert.are.same({}, waits)
+      assert.are.equal(1, err.attempts)
+      local refused, why = harness.client { max_total_wait = -1 }
+      assert.is_nil(refused)
+      assert.are.equal("invalid", why.kind)
+      assert.matches("max_total_wait must be 0 or more", why.detail, 1, true)
+      assert.has_error(function() harness.client { max_total_wait = "60" } end,
+        "option 'max_total_wait' must be a number, got string")
     end)
   end)
 end)
