@@ -11,20 +11,7 @@ local function unique(name)
   return name .. "-" .. tostring(math.random(1, 1e9))
 end
 
--- A client that records the waits it is asked to sleep instead of sleeping.
-local function recording_client(overrides)
-  local waits = {}
-  overrides = overrides or {}
-  overrides.sleep = function(seconds) waits[#waits + 1] = seconds end
-  return assert(harness.client(overrides)), waits
-end
-
--- Runs fn, returns its results and the seconds it took.
-local function timed(fn)
-  local started = harness.now()
-  local a, b = fn()
-  return a, b, harness.now() - started
-end
+local recording_client, timed = harness.recording_client, harness.timed
 
 -- Open file descriptors of this process (the ls pipe counts once, every time).
 local function open_fds()

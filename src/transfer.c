@@ -78,10 +78,12 @@ static size_t on_header(char *data, size_t size, size_t count, void *userdata) {
 
 /* --- settings --- */
 
-/* Seconds to libcurl's milliseconds; (long) of a double out of range is
- * undefined, and timeout = math.huge is allowed: cap at about 31 years. */
+/* Seconds to libcurl's milliseconds: at least 1, since 0 means "no timeout"
+ * (or 300 s to connect); (long) of a double out of range is undefined, and
+ * timeout = math.huge is allowed: cap at about 31 years. */
 static long to_ms(double seconds) {
   double ms = seconds * 1000;
+  if (!(ms >= 1)) return 1;
   return ms > 1e12 ? (long)1e12 : (long)ms;
 }
 

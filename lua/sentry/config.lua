@@ -65,7 +65,7 @@ local OPTION_TYPES = {
   project = "string", proxy = "string", proxy_username = "string",
   proxy_password = "string", insecure = "boolean", max_retries = "number",
   config = "boolean", env = "function", home = "string", cwd = "string",
-  timeout = "number", connect_timeout = "number", max_retry_wait = "number",
+  timeout = "number", connect_timeout = "number", max_retry_wait = "number", max_total_wait = "number",
   backoff_base = "number", backoff_factor = "number", backoff_cap = "number",
   retry_unsafe = "boolean", sleep = "function", user_agent = "string", ca_file = "string",
   allow_http = "boolean", follow_redirects = "boolean", check_scopes = "boolean", hooks = "table", log = "function",

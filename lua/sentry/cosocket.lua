@@ -18,6 +18,7 @@ local KEEPALIVE_IDLE_MS = 60000
 local KEEPALIVE_POOL_SIZE = 32
 local CHUNK_SIZE_LIMIT = 2 ^ 40
 local MAX_TIMEOUT_MS = 2 ^ 31 - 1
+local READ_SIZE = 65536
 
 --- Can this nginx phase use cosockets?
 -- @treturn boolean
@@ -57,26 +58,105 @@ local function failed(err, what)
   return failure(what .. " failed: " .. tostring(err), "network")
 end
 
-local function read_chunked(sock, limit)
+--- Cosockets take whole milliseconds in [1, 2^31): 0 would mean nginx's default
+-- (60 s), and timeout = math.huge is allowed.
+local function to_ms(seconds)
+  return math.max(1, math.ceil(math.min(seconds * 1000, MAX_TIMEOUT_MS)))
+end
+
+--- Gives the socket the time left before the deadline; false when none is left.
+local function arm(sock, deadline)
+  local left = deadline - core.monotonic()
+  if left <= 0 then return false end
+  sock:settimeout(to_ms(left))
+  return true
+end
+
+--- Reads a response under one deadline. A cosocket's read timeout restarts with
+-- every byte, so each receive gets only the time left: a server dripping bytes
+-- cannot stretch a request past its timeout. What arrives beyond what was asked
+-- for waits in `pending`.
+local Reader = {}
+Reader.__index = Reader
+
+local function new_reader(sock, deadline)
+  return setmetatable({ sock = sock, deadline = deadline, pending = "", received = 0 }, Reader)
+end
+
+--- The next bytes that arrive, at most `size`.
+function Reader:receive(size)
+  if not arm(self.sock, self.deadline) then return nil, "timeout" end
+  local data, err = self.sock:receiveany(size)
+  if data then self.received = self.received + #data end
+  return data, err
+end
+
+--- One line without its CRLF; "too long" past `limit` bytes.
+function Reader:line(limit)
+  while true do
+    local at = self.pending:find("\n", 1, true)
+    if at then
+      if at - 1 > limit then return nil, "too long" end
+      local line = self.pending:sub(1, at - 1):gsub("\r$", "")
+      self.pending = self.pending:sub(at + 1)
+      return line
+    end
+    if #self.pending > limit then return nil, "too long" end
+    local data, err = self:receive(READ_SIZE)
+    if not data then return nil, err end
+    self.pending = self.pending .. data
+  end
+end
+
+--- Exactly `count` bytes.
+function Reader:bytes(count)
+  local parts, have = { self.pending:sub(1, count) }, math.min(#self.pending, count)
+  self.pending = self.pending:sub(count + 1)
+  while have < count do
+    local data, err = self:receive(math.min(count - have, READ_SIZE))
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    have = have + #data
+  end
+  return table.concat(parts)
+end
+
+--- Everything up to the end of the connection; "too large" past `limit` bytes.
+function Reader:rest(limit)
+  local parts, have = { self.pending }, #self.pending
+  self.pending = ""
+  while have <= limit do
+    local data, err = self:receive(READ_SIZE)
+    if not data then
+      if err == "closed" then return table.concat(parts) end
+      return nil, err
+    end
+    parts[#parts + 1] = data
+    have = have + #data
+  end
+  return nil, "too large"
+end
+
+local function read_chunked(reader, limit)
   local parts, total = {}, 0
   while true do
-    local size_line, err = sock:receive("*l")
+    local size_line, err = reader:line(READ_SIZE)
     if not size_line then return nil, err end
     local size = tonumber(size_line:match("^%s*(%x+)"), 16)
     if not size or size > CHUNK_SIZE_LIMIT then return nil, "bad chunk size" end
     if size == 0 then
       repeat -- trailers, up to the blank line
-        local trailer, trailer_err = sock:receive("*l")
+        local trailer, trailer_err = reader:line(READ_SIZE)
         if not trailer then return nil, trailer_err end
       until trailer == ""
       return table.concat(parts)
     end
     total = total + size
     if total > limit then return nil, "too large" end
-    local data, data_err = sock:receive(size)
+    local data, data_err = reader:bytes(size)
     if not data then return nil, data_err end
     parts[#parts + 1] = data
-    local crlf, crlf_err = sock:receive(2)
+    local crlf, crlf_err = reader:bytes(2)
     if crlf ~= "\r\n" then return nil, crlf_err or "bad chunk ending" end
   end
 end
@@ -98,22 +178,27 @@ local function request_text(method, parts, headers, body, authorization, user_ag
   return table.concat(lines, "\r\n")
 end
 
---- One request; the same contract as the C handle's `perform`.
-function Transport:perform(method, target, headers, body, timeout)
-  core.check_request(method, target, headers)
-  local parts = url.split(target)
-  if not parts then return failure("not an http(s) URL: " .. target, "invalid") end
+--- One try on one connection: a new one or one from the pool.
+-- @return the response, or nil, message, code and whether the connection came
+--   from the pool and failed before a byte of the response (the server may have
+--   closed it while it sat idle)
+function Transport:attempt(parts, method, request, deadline)
+  local left = deadline - core.monotonic()
+  if left <= 0 then return failure("connection timed out", "timeout") end
   local sock = ngx.socket.tcp()
-  -- cosockets take whole milliseconds below 2^31; timeout = math.huge is allowed
-  local timeout_ms = math.floor(math.min(timeout * 1000, MAX_TIMEOUT_MS))
-  sock:settimeouts(math.floor(math.min(self.connect_timeout * 1000, timeout_ms)), timeout_ms, timeout_ms)
+  sock:settimeouts(to_ms(math.min(self.connect_timeout, left)), to_ms(left), to_ms(left))
   local pool = parts.scheme .. "://" .. parts.host .. ":" .. parts.port
   local ok, err = sock:connect(parts.host, parts.port, { pool = pool })
   if not ok then
     if err == "timeout" then return failure("connection timed out", "timeout") end
     return failure("could not connect to " .. pool .. ": " .. tostring(err), "connect")
   end
-  if parts.scheme == "https" and sock:getreusedtimes() == 0 then
+  local pooled = sock:getreusedtimes() > 0
+  if parts.scheme == "https" and not pooled then
+    if not arm(sock, deadline) then
+      sock:close()
+      return failed("timeout", "the TLS handshake")
+    end
     -- false: no session object wanted back (asking for one trips an assertion in
     -- Debian's lua-resty-core after some handshakes)
     ok, err = sock:sslhandshake(false, parts.host, self.verify)
@@ -123,55 +208,95 @@ function Transport:perform(method, target, headers, body, timeout)
       return failure("TLS handshake failed: " .. tostring(err), untrusted and "tls" or "network")
     end
   end
+  local reader = new_reader(sock, deadline)
+  local res, message, code
   local sent
-  sent, err = sock:send(request_text(method, parts, headers, body, self.authorization(), self.user_agent))
-  if not sent then
-    sock:close()
-    return failed(err, "sending the request")
+  if arm(sock, deadline) then sent, err = sock:send(request) else err = "timeout" end
+  if sent then
+    res, message, code = self:read_response(reader, method)
+    if res then return res end
+  else
+    res, message, code = failed(err, "sending the request")
   end
-  local res, message, code = self:read_response(sock, method)
-  if not res then
-    sock:close()
-    return nil, message, code
-  end
-  return res
+  sock:close()
+  return res, message, code, pooled and code == "network" and reader.received == 0
 end
 
---- Reads status, headers and body; pools the connection when it may be reused.
-function Transport:read_response(sock, method)
-  local status_line, err = sock:receive("*l")
-  if not status_line then return failed(err, "reading the status line") end
+--- One request; the same contract as the C handle's `perform`. `timeout`
+-- bounds the whole request, from connecting to the last byte of the body.
+function Transport:perform(method, target, headers, body, timeout)
+  core.check_request(method, target, headers)
+  local parts = url.split(target)
+  if not parts then return failure("not an http(s) URL: " .. target, "invalid") end
+  local deadline = core.monotonic() + timeout
+  local request = request_text(method, parts, headers, body, self.authorization(), self.user_agent)
+  local res, message, code, stale
+  -- a stale pooled connection: the request goes again on another, as libcurl does
+  for _ = 0, KEEPALIVE_POOL_SIZE do
+    res, message, code, stale = self:attempt(parts, method, request, deadline)
+    if not stale then break end
+  end
+  return res, message, code
+end
+
+local function headers_too_large()
+  return failure(string.format("the response headers are larger than %d KiB", core.MAX_HEADER_BYTES / 1024),
+    "too_large")
+end
+
+--- Reads one response's status line and headers; `budget` is what header bytes may still come.
+-- @treturn ?number status
+-- @treturn table|string headers, or the error message (then the code)
+-- @treturn number|string the budget left, or the error code
+local function read_head(reader, budget)
+  local status_line, err = reader:line(budget)
+  if not status_line then
+    if err == "too long" then return headers_too_large() end
+    return failed(err, "reading the status line")
+  end
   local status = tonumber(status_line:match("^HTTP/%d%.%d (%d%d%d)"))
   if not status then return failure("not an HTTP response: " .. status_line:sub(1, 60), "network") end
-  local headers, header_bytes = {}, 0
+  budget = budget - #status_line
+  local headers = {}
   while true do
-    local line, line_err = sock:receive("*l")
-    if line_err == "closed" then return failure(core.CUT_HEADERS_MESSAGE, "network") end
-    if not line then return failed(line_err, "reading the headers") end
-    if line == "" then break end
-    header_bytes = header_bytes + #line
-    if header_bytes > core.MAX_HEADER_BYTES then
-      return failure(string.format("the response headers are larger than %d KiB", core.MAX_HEADER_BYTES / 1024),
-        "too_large")
+    local line, line_err = reader:line(budget)
+    if not line then
+      if line_err == "too long" then return headers_too_large() end
+      if line_err == "closed" then return failure(core.CUT_HEADERS_MESSAGE, "network") end
+      return failed(line_err, "reading the headers")
     end
+    if line == "" then break end
+    budget = budget - #line
+    if budget < 0 then return headers_too_large() end
     local name, value = line:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
     if not name then return failure("Header without colon", "network") end
     name = name:lower()
     headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
   end
+  return status, headers, budget
+end
+
+--- Reads status, headers and body, skipping interim (1xx) responses; pools the
+-- connection only when the response was read to its end and nothing followed it.
+function Transport:read_response(reader, method)
+  local status, headers
+  local budget = core.MAX_HEADER_BYTES
+  repeat -- 100 Continue, 103 Early Hints...: the final response follows (101 switches protocols)
+    status, headers, budget = read_head(reader, budget)
+    if not status then return nil, headers, budget end
+  until status >= 200 or status == 101
   local body, body_err
   local length = tonumber(headers["content-length"])
-  local close_after = (headers.connection or ""):lower():find("close", 1, true) ~= nil
-  if method == "HEAD" or status == 204 or status == 304 or (status >= 100 and status < 200) then
+  local close_after = status == 101 or (headers.connection or ""):lower():find("close", 1, true) ~= nil
+  if method == "HEAD" or status == 204 or status == 304 or status < 200 then
     body = ""
   elseif (headers["transfer-encoding"] or ""):lower():find("chunked", 1, true) then
-    body, body_err = read_chunked(sock, self.max_body_bytes)
+    body, body_err = read_chunked(reader, self.max_body_bytes)
   elseif length then
-    if length > self.max_body_bytes then body, body_err = nil, "too large" else body, body_err = sock:receive(length) end
+    if length > self.max_body_bytes then body, body_err = nil, "too large" else body, body_err = reader:bytes(length) end
   else
-    body, body_err = sock:receive("*a")
+    body, body_err = reader:rest(self.max_body_bytes)
     close_after = true
-    if body and #body > self.max_body_bytes then body, body_err = nil, "too large" end
   end
   if not body then
     if body_err == "too large" then
@@ -180,7 +305,11 @@ function Transport:read_response(sock, method)
     end
     return failed(body_err, "reading the body")
   end
-  if close_after then sock:close() else sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL_SIZE) end
+  if close_after or reader.pending ~= "" then
+    reader.sock:close()
+  else
+    reader.sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL_SIZE)
+  end
   local received_at = core.now()
   local rate_limit, retry_after, date = core.read_rate_limit(headers, received_at)
   return { status = status, headers = headers, body = body, received_at = received_at,

@@ -53,6 +53,7 @@ function Exchange.new(client, request)
   request.client = client
   request.attempts = 0
   request.redirects = 0
+  request.waited = 0
   request.idempotent = IDEMPOTENT[request.method] or false
   return setmetatable(request, Exchange)
 end
@@ -62,19 +63,32 @@ function Exchange:hook(hook, info)
   hook(info)
 end
 
+--- Counts a wait against max_total_wait, the bound on all the waits of one call.
+-- @treturn ?string why the wait is refused (nothing is counted then)
+function Exchange:charge(wait)
+  local limit = self.client._policy.max_total_wait
+  if self.waited + wait > limit then
+    return string.format("waiting %.1f s more would pass max_total_wait (%g s; %.1f s waited already)",
+      wait, limit, self.waited)
+  end
+  self.waited = self.waited + wait
+end
+
 --- How long to wait before the next attempt because the endpoint's rate-limit
 -- window is used up (`in_flight`: requests to it already under way).
 -- @treturn ?number seconds (0: go now; negative: wait until one in flight answers)
--- @treturn ?table err when the wait exceeds max_retry_wait
+-- @treturn ?table err when the wait exceeds max_retry_wait or max_total_wait
 function Exchange:pause(in_flight)
   local last = self.client._limits[self.key]
   if not last then return 0 end
   local policy = self.client._policy
   local wait = core.proactive_wait(last, policy.reset_margin, in_flight)
-  if wait > policy.max_retry_wait then
+  local refused = wait > policy.max_retry_wait and "not waiting longer than max_retry_wait"
+    or wait > 0 and self:charge(wait)
+  if refused then
     return nil, errors.new { kind = "rate_limited", method = self.method, url = self.target, retry_after = wait,
       rate_limit = last.rate_limit, attempts = self.attempts,
-      detail = "the endpoint's rate-limit window is used up; not waiting longer than max_retry_wait" }
+      detail = "the endpoint's rate-limit window is used up; " .. refused }
   end
   local on_retry = self.client._hooks.on_retry
   if wait > 0 and on_retry then
@@ -130,6 +144,8 @@ function Exchange:settle(res, message, code)
   end
   -- redirects followed are not retries
   local action, wait, reason = client._retry:decide(self.attempts - self.redirects, self.idempotent, res, code)
+  local over_budget = action == "retry" and self:charge(wait)
+  if over_budget then action = "over_budget" end
   if action == "retry" then
     if hooks.on_retry then
       self:hook(hooks.on_retry, { attempt = self.attempts, reason = reason, status = res and res.status, wait = wait })
@@ -151,6 +167,7 @@ function Exchange:settle(res, message, code)
         .. string.format("the server asks to wait %.1f s, more than max_retry_wait", wait)
     end
   end
+  if err and over_budget then err.detail = (err.detail and err.detail .. "; " or "") .. "not retried: " .. over_budget end
   return "done", ok, err
 end
 

@@ -77,13 +77,14 @@ end
 local function check_ranges(values)
   return positive("timeout", values.timeout) or positive("connect_timeout", values.connect_timeout)
     or non_negative("max_retries", values.max_retries) or non_negative("max_retry_wait", values.max_retry_wait)
+    or non_negative("max_total_wait", values.max_total_wait)
     or non_negative("backoff_base", values.backoff_base) or positive("backoff_factor", values.backoff_factor)
     or non_negative("backoff_cap", values.backoff_cap) or positive("max_body_bytes", values.max_body_bytes)
 end
 
 --- Creates a client.
 -- @tparam[opt] table opts see the README ("Options"): token, base_url, region, org,
---   project, timeout, connect_timeout, max_retries, max_retry_wait, sleep, user_agent,
+--   project, timeout, connect_timeout, max_retries, max_retry_wait, max_total_wait, sleep, user_agent,
 --   ca_file, proxy, insecure, allow_http, follow_redirects, check_scopes, hooks, log,
 --   max_body_bytes, config
 -- @treturn ?Client
@@ -149,6 +150,7 @@ function sentry.new(opts)
   local policy = {
     max_retries = values.max_retries or 3,
     max_retry_wait = values.max_retry_wait or 60,
+    max_total_wait = values.max_total_wait or 120,
     backoff_base = opts.backoff_base or 1,
     backoff_factor = opts.backoff_factor or 2,
     backoff_cap = opts.backoff_cap or 30,

@@ -28,6 +28,23 @@ function harness.client(overrides)
   return sentry.new(opts)
 end
 
+--- A client that records the waits it is asked to sleep instead of sleeping.
+-- @treturn table the client
+-- @treturn table the waits, in seconds, in order
+function harness.recording_client(overrides)
+  local waits = {}
+  overrides = overrides or {}
+  overrides.sleep = function(seconds) waits[#waits + 1] = seconds end
+  return assert(harness.client(overrides)), waits
+end
+
+--- Runs fn; returns its first two results and the seconds it took.
+function harness.timed(fn)
+  local started = harness.now()
+  local a, b = fn()
+  return a, b, harness.now() - started
+end
+
 --- Marks an option to remove from the defaults in `harness.client`.
 harness.NONE = setmetatable({}, { __tostring = function() return "harness.NONE" end })
 

@@ -424,6 +424,64 @@ function control.overlong()
     .. '{"ok":true}HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{"smuggled":true}')
 end
 
+-- GET /api/0/fake/drip/?where=headers|body[&interval_ms=N][&bytes=N]: a
+-- response sent one byte at a time, interval_ms (default 200) apart: the status
+-- line and headers, or the N-byte body (default 50) after headers sent at once.
+-- Each byte arrives well within any idle timeout; only a total deadline ends it.
+function control.drip(req)
+  local interval = req:number_arg("interval_ms", 200) / 1000
+  local bytes = math.max(math.floor(req:number_arg("bytes", 50)), 2)
+  local body = '"' .. string.rep("d", bytes - 2) .. '"'
+  local head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " .. bytes .. "\r\n\r\n"
+  local socket = assert(ngx.req.socket(true))
+  local dripped = head .. body
+  if req:arg("where") == "body" then
+    socket:send(head)
+    dripped = body
+  end
+  for i = 1, #dripped do
+    if not socket:send(dripped:sub(i, i)) then return end
+    ngx.sleep(interval)
+  end
+end
+
+-- GET /api/0/fake/endless/: a body without Content-Length or chunks (it ends
+-- when the connection closes) that never ends: 16 KiB every 10 ms for a minute.
+function control.endless()
+  local socket = assert(ngx.req.socket(true))
+  socket:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+  local piece = string.rep("e", 16384)
+  for _ = 1, 6000 do
+    if not socket:send(piece) then return end
+    ngx.sleep(0.01)
+  end
+end
+
+-- GET /api/0/fake/interim/?status=103|100[&count=N]: N (default 1) interim
+-- responses (103 Early Hints, 100 Continue) before the final 200; a client that
+-- stops at the first one leaves the 200 unread on the connection.
+function control.interim(req)
+  local status = req:number_arg("status", 103)
+  local count = math.min(math.max(math.floor(req:number_arg("count", 1)), 0), 1000)
+  local interim = status == 100 and "HTTP/1.1 100 Continue\r\n\r\n"
+    or "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n"
+  local socket = assert(ngx.req.socket(true))
+  socket:send(string.rep(interim, count)
+    .. 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 21\r\n\r\n{"ok":true,"final":1}')
+end
+
+-- GET /api/0/fake/hangup-next/: a complete response on a connection kept
+-- alive, then the next request on that connection is read and the connection
+-- closed without an answer, as a server does when its keep-alive ends.
+function control.hangup_next()
+  local socket = assert(ngx.req.socket(true))
+  socket:send('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}')
+  socket:settimeout(5000)
+  repeat
+    local line = socket:receive("*l")
+  until not line or line == ""
+end
+
 -- GET /api/0/fake/concurrency/?ms=N[&limit=C]: holds the request so overlaps show
 -- up in /__fake/stats (max_in_flight). With limit, it announces a concurrency
 -- limit of C like sentry.io (ConcurrentLimit/ConcurrentRemaining) and answers

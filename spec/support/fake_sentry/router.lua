@@ -60,6 +60,10 @@ local ROUTES = {
   { kind = "control", pattern = "^/api/0/fake/reset/?$", methods = { GET = control.reset } },
   { kind = "control", pattern = "^/api/0/fake/overlong/?$", methods = { GET = control.overlong } },
   { kind = "control", pattern = "^/api/0/fake/concurrency/?$", methods = { GET = control.concurrency } },
+  { kind = "control", pattern = "^/api/0/fake/drip/?$", methods = { GET = control.drip } },
+  { kind = "control", pattern = "^/api/0/fake/endless/?$", methods = { GET = control.endless } },
+  { kind = "control", pattern = "^/api/0/fake/interim/?$", methods = { GET = control.interim } },
+  { kind = "control", pattern = "^/api/0/fake/hangup%-next/?$", methods = { GET = control.hangup_next } },
 
   { kind = "admin", pattern = "^/__fake/stats/?$", methods = { GET = admin.stats } },
   { kind = "admin", pattern = "^/__fake/reset/?$", methods = { POST = admin.reset } },
