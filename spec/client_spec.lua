@@ -252,6 +252,19 @@ describe("sentry client", function()
       end
     end)
 
+    it("refuses keepalive options out of range, saying which", function()
+      for _, case in ipairs {
+        { { keepalive_pool_size = 0 }, "keepalive_pool_size must be a whole number of at least 1" },
+        { { keepalive_pool_size = 2.5 }, "keepalive_pool_size must be a whole number of at least 1" },
+        { { keepalive_timeout = 0 }, "keepalive_timeout must be greater than 0" },
+      } do
+        local c, err = harness.client(case[1])
+        assert.is_nil(c)
+        assert.are.equal(case[2], err.detail)
+      end
+      assert(harness.client { keepalive_pool_size = 4, keepalive_timeout = 0.5 }):close()
+    end)
+
     it("refuses a DSN passed as a token, saying what a DSN is for", function()
       local c, err = harness.client { token = "https://abc123@o1.ingest.sentry.io/42" }
       assert.is_nil(c)

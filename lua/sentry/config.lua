@@ -69,7 +69,7 @@ local OPTION_TYPES = {
   backoff_base = "number", backoff_factor = "number", backoff_cap = "number",
   retry_unsafe = "boolean", sleep = "function", user_agent = "string", ca_file = "string",
   allow_http = "boolean", follow_redirects = "boolean", check_scopes = "boolean", hooks = "table", log = "function",
-  max_body_bytes = "number", transport = "string",
+  max_body_bytes = "number", transport = "string", keepalive_pool_size = "number", keepalive_timeout = "number",
 }
 
 -- Files already warned about for loose permissions, in this process.

@@ -14,8 +14,6 @@ local unpack = table.unpack or unpack
 
 local cosocket = {}
 
-local KEEPALIVE_IDLE_MS = 60000
-local KEEPALIVE_POOL_SIZE = 32
 local CHUNK_SIZE_LIMIT = 2 ^ 40
 local MAX_TIMEOUT_MS = 2 ^ 31 - 1
 local READ_SIZE = 65536
@@ -34,7 +32,8 @@ local Transport = {}
 Transport.__index = Transport
 
 --- Makes a transport. The token is held in a closure, not in any table.
--- @tparam table settings `{ token, user_agent, insecure, connect_timeout, max_body_bytes }`
+-- @tparam table settings `{ token, user_agent, insecure, connect_timeout, max_body_bytes,
+--   keepalive_pool_size, keepalive_timeout }`
 function cosocket.new(settings)
   core.check_request("GET", "http://localhost/", nil, settings.token)
   local authorization = "Bearer " .. settings.token
@@ -43,6 +42,9 @@ function cosocket.new(settings)
     verify = not settings.insecure,
     connect_timeout = settings.connect_timeout or 10,
     max_body_bytes = settings.max_body_bytes or core.DEFAULT_MAX_BODY_BYTES,
+    -- idle connections kept per worker and origin, and for how long
+    pool_size = settings.keepalive_pool_size,
+    keepalive_ms = math.floor(math.min(settings.keepalive_timeout * 1000, MAX_TIMEOUT_MS)),
   }, Transport)
   function transport.authorization() return authorization end
   return transport
@@ -232,7 +234,7 @@ function Transport:perform(method, target, headers, body, timeout)
   local request = request_text(method, parts, headers, body, self.authorization(), self.user_agent)
   local res, message, code, stale
   -- a stale pooled connection: the request goes again on another, as libcurl does
-  for _ = 0, KEEPALIVE_POOL_SIZE do
+  for _ = 0, self.pool_size do
     res, message, code, stale = self:attempt(parts, method, request, deadline)
     if not stale then break end
   end
@@ -308,7 +310,7 @@ function Transport:read_response(reader, method)
   if close_after or reader.pending ~= "" then
     reader.sock:close()
   else
-    reader.sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL_SIZE)
+    reader.sock:setkeepalive(self.keepalive_ms, self.pool_size)
   end
   local received_at = core.now()
   local rate_limit, retry_after, date = core.read_rate_limit(headers, received_at)

@@ -74,12 +74,19 @@ local function non_negative(name, value)
   if value ~= nil and (value ~= value or value < 0) then return name .. " must be 0 or more" end
 end
 
+local function whole(name, value)
+  if value ~= nil and not (value >= 1 and value == math.floor(value) and value < math.huge) then
+    return name .. " must be a whole number of at least 1"
+  end
+end
+
 local function check_ranges(values)
   return positive("timeout", values.timeout) or positive("connect_timeout", values.connect_timeout)
     or non_negative("max_retries", values.max_retries) or non_negative("max_retry_wait", values.max_retry_wait)
     or non_negative("max_total_wait", values.max_total_wait)
     or non_negative("backoff_base", values.backoff_base) or positive("backoff_factor", values.backoff_factor)
     or non_negative("backoff_cap", values.backoff_cap) or positive("max_body_bytes", values.max_body_bytes)
+    or positive("keepalive_timeout", values.keepalive_timeout) or whole("keepalive_pool_size", values.keepalive_pool_size)
 end
 
 --- Creates a client.
@@ -144,7 +151,8 @@ function sentry.new(opts)
   if transport == "ngx" or (transport == "auto" and in_openresty) then
     nginx_transport = require("sentry.cosocket").new {
       token = values.token, user_agent = user_agent, insecure = values.insecure,
-      connect_timeout = values.connect_timeout, max_body_bytes = values.max_body_bytes }
+      connect_timeout = values.connect_timeout, max_body_bytes = values.max_body_bytes,
+      keepalive_pool_size = values.keepalive_pool_size or 32, keepalive_timeout = values.keepalive_timeout or 60 }
   end
 
   local policy = {

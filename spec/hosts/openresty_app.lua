@@ -13,14 +13,16 @@ function app.init()
 end
 
 -- A client per request; no `sleep` option, so the default one is on trial.
-local function new_client()
-  return assert(app.sentry.new {
+local function new_client(overrides)
+  local opts = {
     token = tokens.user_full,
     base_url = os.getenv("SENTRY_FAKE_URL"),
     org = "acme",
     config = false,
     log = function(level, message) ngx.log(ngx.WARN, level, ": ", message) end,
-  })
+  }
+  for key, value in pairs(overrides or {}) do opts[key] = value end
+  return assert(app.sentry.new(opts))
 end
 
 local function now()
@@ -28,12 +30,12 @@ local function now()
   return ngx.now()
 end
 
--- Requests a fake endpoint that answers 429 with Retry-After: 1 once, then 200.
-local function rate_limited_request(key)
+-- Requests a fake endpoint that answers 429 with Retry-After (default 1 s) once, then 200.
+local function rate_limited_request(key, retry_after)
   local client = new_client()
   local started = now()
   local res, err = client:get("/fake/flaky/{key}/", {
-    params = { key = key }, query = { fail = 1, status = 429, retry_after = 1 } })
+    params = { key = key }, query = { fail = 1, status = 429, retry_after = retry_after or 1 } })
   local outcome = {
     status = res and res.status, attempts = res and res.attempts or err and err.attempts,
     error = err and tostring(err), seconds = now() - started,
@@ -63,7 +65,19 @@ function app.slow()
 end
 
 function app.rate_limited()
-  ngx.say(cjson.encode(rate_limited_request(ngx.var.arg_key)))
+  ngx.say(cjson.encode(rate_limited_request(ngx.var.arg_key, tonumber(ngx.var.arg_retry_after))))
+end
+
+--- Two requests `gap` seconds apart, on a client whose idle connections are
+-- kept `timeout` seconds in a pool of `pool` (the keepalive options).
+function app.keepalive()
+  local client = new_client { keepalive_timeout = tonumber(ngx.var.arg_timeout),
+    keepalive_pool_size = tonumber(ngx.var.arg_pool) }
+  local first = client:get("/fake/echo/")
+  ngx.sleep(tonumber(ngx.var.arg_gap))
+  local second = client:get("/fake/echo/")
+  client:close()
+  ngx.say(cjson.encode { first = first and first.status, second = second and second.status })
 end
 
 --- For set_by_lua, where nginx cannot yield: the outcome as a JSON string.
