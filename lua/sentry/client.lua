@@ -1,6 +1,6 @@
 --- The client: requests, responses, retries. Created by `sentry.new`.
 -- @classmod sentry.Client
-local core = require "sentry.core"
+local core = require "sentry.core_loader"
 local errors = require "sentry.errors"
 local Exchange = require "sentry.exchange"
 local json = require "sentry.json"

@@ -7,7 +7,7 @@
 -- @module sentry
 local Client = require "sentry.client"
 local config = require "sentry.config"
-local core = require "sentry.core"
+local core = require "sentry.core_loader"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
 local token = require "sentry.token"
@@ -41,7 +41,7 @@ local HOOKS = { "on_request", "on_response", "on_retry" }
 local function check_hooks(hooks)
   for _, hook in ipairs(HOOKS) do
     if hooks and hooks[hook] ~= nil and type(hooks[hook]) ~= "function" then
-      error("sentry.new: hooks." .. hook .. " must be a function", 3)
+      errors.raise_at_caller("sentry.new: hooks." .. hook .. " must be a function")
     end
   end
 end
@@ -88,7 +88,7 @@ end
 -- @treturn ?Client
 -- @treturn ?table err (kind "invalid") when the configuration cannot work
 function sentry.new(opts)
-  if opts ~= nil and type(opts) ~= "table" then error("sentry.new expects a table of options", 2) end
+  if opts ~= nil and type(opts) ~= "table" then errors.raise_at_caller("sentry.new expects a table of options") end
   opts = opts or {}
   check_hooks(opts.hooks)
   local values, warnings = config.resolve(opts)

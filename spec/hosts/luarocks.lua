@@ -36,17 +36,18 @@ local function starts_with(s, prefix)
   return s ~= nil and s:sub(1, #prefix) == prefix
 end
 
--- package.searchpath, which Lua 5.1 lacks.
-local function searchpath(name, path)
-  local file = name:gsub("%.", "/")
-  for template in path:gmatch("[^;]+") do
-    local candidate = template:gsub("%?", file)
-    local handle = io.open(candidate, "rb")
-    if handle then
-      handle:close()
-      return candidate
+-- The file the process loaded as the C core, from the kernel's list of mappings.
+local function loaded_core_file()
+  local maps = io.open("/proc/self/maps", "r")
+  if not maps then return nil end
+  for line in maps:lines() do
+    local file = line:match("(/%S*/sentry/core%.so)$")
+    if file then
+      maps:close()
+      return file
     end
   end
+  maps:close()
 end
 
 local function use_installed(tree, fake_url, token, modules)
@@ -60,8 +61,8 @@ local function use_installed(tree, fake_url, token, modules)
   end
   local source = debug.getinfo(sentry.new, "S").source
   if not starts_with(source, "@" .. tree .. "/") then problem("sentry was loaded from " .. source) end
-  local core_file = searchpath("sentry.core", package.cpath)
-  if not starts_with(core_file, tree .. "/") then problem("sentry.core is " .. tostring(core_file)) end
+  local core_file = loaded_core_file()
+  if not starts_with(core_file, tree .. "/") then problem("the C core loaded is " .. tostring(core_file)) end
 
   for _, name in ipairs(modules) do
     local loaded, err = pcall(require, name)
