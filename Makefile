@@ -22,6 +22,10 @@ ALL_CFLAGS = -std=c99 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS) $(LUA_CFLA
 # Never link liblua: the host interpreter provides the Lua API.
 LDFLAGS_SHARED = -shared
 
+# The release: lua/sentry/init.lua's VERSION; its rockspec is made from the scm one.
+VERSION = $(shell sed -n 's/^ *VERSION = "\([^"]*\)",$$/\1/p' lua/sentry/init.lua)
+SCM_ROCKSPEC = sentry-api-scm-1.rockspec
+
 SOURCES = $(wildcard src/*.c)
 SHELL_SCRIPTS = $(filter-out %.lua %.conf,$(wildcard spec/hosts/*)) spec/support/fake-sentry \
   $(wildcard tools/run-tests tools/install-deps tools/demo tools/asan bench/run fuzz/run)
@@ -29,7 +33,7 @@ HEADERS = $(wildcard src/*.h)
 BUILD ?= build/$(LUA)
 CORE = $(BUILD)/sentry/core.so
 
-.PHONY: all build test test-all demo deps lint clean valgrind asan endpoints docs bench fuzz soak
+.PHONY: all build test test-all demo deps lint clean valgrind asan endpoints docs bench fuzz soak rockspec
 DEV_TARGETS = test test-all test-neovim test-openresty test-luarocks lint valgrind asan bench fuzz soak
 $(DEV_TARGETS): export DEV = 1
 
@@ -102,6 +106,12 @@ bench:
 # The API reference from the doc comments, into doc/; a warning fails.
 docs:
 	ldoc --fatalwarnings .
+
+# After changing VERSION: sentry-api-$(VERSION)-1.rockspec for the tag v$(VERSION)
+# (make test-luarocks checks that it matches the scm rockspec).
+rockspec:
+	rm -f $(filter-out $(SCM_ROCKSPEC),$(wildcard sentry-api-*.rockspec))
+	luarocks new_version $(SCM_ROCKSPEC) $(VERSION) --tag=v$(VERSION)
 
 clean:
 	rm -rf build lua/sentry/core.so doc

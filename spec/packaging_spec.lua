@@ -51,7 +51,9 @@ describe("packaging", function()
       assert.is_false(ok)
       local running = rawget(_G, "jit") and jit.version or _VERSION
       assert.matches("cannot be loaded into " .. running:gsub("%p", "%%%0"), out)
-      local built_for = other == "lua5.4" and "Lua 5%.4" or "Lua 5%.1 or LuaJIT"
+      -- Which symbol the dynamic loader misses first depends on the pair:
+      -- Lua 5.1 misses one that 5.3, 5.4 and LuaJIT all have.
+      local built_for = other == "lua5.4" and "Lua [%d., ]*5%.4" or "Lua 5%.1 or LuaJIT"
       assert.matches("built for " .. built_for, out)
       assert.matches("make LUA=" .. lua, out, 1, true)
       assert.matches("luarocks --lua-version=" .. version .. " make sentry-api-scm-1.rockspec", out, 1, true)
