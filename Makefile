@@ -103,8 +103,10 @@ soak: $(CORE)
 bench:
 	bench/run
 
-# The API reference from the doc comments, into doc/; a warning fails.
+# The API reference from the doc comments (the public modules config.ld
+# names, markdown rendered by lua-discount), into doc/; a warning fails.
 docs:
+	rm -rf doc
 	ldoc --fatalwarnings .
 
 # After changing VERSION: sentry-api-$(VERSION)-1.rockspec for the tag v$(VERSION)

@@ -132,6 +132,37 @@ describe("packaging", function()
     end)
   end)
 
+  describe("the API reference (make docs)", function()
+    local dir, log, built
+    setup(function()
+      dir = scratch_dir()
+      log = shell.capture("ldoc --fatalwarnings -d " .. shell.quote(dir) .. " . 2>&1; echo \"exit=$?\"")
+      built = log:match("exit=0%s*$") ~= nil
+    end)
+    teardown(function() shell.run("rm -rf " .. shell.quote(dir)) end)
+
+    it("lists the client's public methods, and no private ones", function()
+      assert(built, log)
+      local page = assert(shell.read_file(dir .. "/classes/sentry.Client.html"))
+      for _, method in ipairs { "request", "get", "post", "put", "patch", "delete", "head", "paginate", "pages",
+          "collect", "batch", "async", "request_async", "batch_async", "whoami", "can", "rate_limit", "close" } do
+        assert.matches('name = "sentry.Client:' .. method .. '"', page, 1, true)
+      end
+      assert.not_matches('name = "sentry.Client:_', page, 1, true)
+    end)
+
+    it("has no pages for internal modules, and renders markdown", function()
+      assert(built, log)
+      for _, internal in ipairs { "exchange", "scheduler", "json", "ini", "links", "cosocket", "core_loader", "batch" } do
+        assert.is_nil(shell.read_file(dir .. "/modules/sentry." .. internal .. ".html"), internal)
+      end
+      local page = assert(shell.read_file(dir .. "/modules/sentry.html"))
+      assert.matches("<li><code>transport</code>", page, 1, true)
+      assert.matches('<code>&quot;rate_limit_remaining&quot;</code>', page, 1, true)
+      assert.matches('name = "VERSION"', page, 1, true)
+    end)
+  end)
+
   describe("building the core", function()
     -- -Wconversion stands for whatever a newer compiler starts to warn about.
     it("a plain make survives a new warning; DEV=1 (tests, CI) makes it an error", function()
