@@ -13,20 +13,29 @@ LUA_CFLAGS ?= $(shell pkg-config --cflags $(LUA_PKG))
 CURL_CFLAGS ?= $(shell pkg-config --cflags libcurl)
 CURL_LIBS ?= $(shell pkg-config --libs libcurl)
 
-WARNINGS = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# Warnings are errors only in development and CI (DEV=1, which the test, lint
+# and checking targets set for everything they build): a user's `make` or
+# `luarocks make` must survive the new warnings of a newer compiler.
+WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(filter 1,$(DEV)),-Werror)
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c99 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS)
 # Never link liblua: the host interpreter provides the Lua API.
 LDFLAGS_SHARED = -shared
 
+# The release: lua/sentry/init.lua's VERSION; its rockspec is made from the scm one.
+VERSION = $(shell sed -n 's/^ *VERSION = "\([^"]*\)",$$/\1/p' lua/sentry/init.lua)
+SCM_ROCKSPEC = sentry-api-scm-1.rockspec
+
 SOURCES = $(wildcard src/*.c)
 SHELL_SCRIPTS = $(filter-out %.lua %.conf,$(wildcard spec/hosts/*)) spec/support/fake-sentry \
   $(wildcard tools/run-tests tools/install-deps tools/demo tools/asan bench/run fuzz/run)
 HEADERS = $(wildcard src/*.h)
-BUILD = build/$(LUA)
+BUILD ?= build/$(LUA)
 CORE = $(BUILD)/sentry/core.so
 
-.PHONY: all build test test-all demo deps lint clean valgrind asan endpoints docs bench fuzz soak
+.PHONY: all build test test-all demo deps lint clean valgrind asan endpoints docs bench fuzz soak rockspec
+DEV_TARGETS = test test-all test-neovim test-openresty test-luarocks lint valgrind asan bench fuzz soak
+$(DEV_TARGETS): export DEV = 1
 
 # Always copied: the in-place core must match $(LUA), whichever was built last.
 all: $(CORE)
@@ -94,9 +103,17 @@ soak: $(CORE)
 bench:
 	bench/run
 
-# The API reference from the doc comments, into doc/; a warning fails.
+# The API reference from the doc comments (the public modules config.ld
+# names, markdown rendered by lua-discount), into doc/; a warning fails.
 docs:
+	rm -rf doc
 	ldoc --fatalwarnings .
+
+# After changing VERSION: sentry-api-$(VERSION)-1.rockspec for the tag v$(VERSION)
+# (make test-luarocks checks that it matches the scm rockspec).
+rockspec:
+	rm -f $(filter-out $(SCM_ROCKSPEC),$(wildcard sentry-api-*.rockspec))
+	luarocks new_version $(SCM_ROCKSPEC) $(VERSION) --tag=v$(VERSION)
 
 clean:
 	rm -rf build lua/sentry/core.so doc

@@ -9,7 +9,7 @@
 --
 -- In Neovim, callbacks run through `vim.schedule`, so they may call any API.
 -- @module sentry.async
-local core = require "sentry.core"
+local core = require "sentry.core_loader"
 local batch = require "sentry.batch"
 local Scheduler = require "sentry.scheduler"
 

@@ -1,7 +1,7 @@
 --- `client:batch`: many requests at once over the client's connections, each
 -- with the same retry and rate-limit rules as `client:request`.
 -- @module sentry.batch
-local core = require "sentry.core"
+local core = require "sentry.core_loader"
 local Scheduler = require "sentry.scheduler"
 
 local batch = {}

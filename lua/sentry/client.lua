@@ -1,6 +1,6 @@
 --- The client: requests, responses, retries. Created by `sentry.new`.
 -- @classmod sentry.Client
-local core = require "sentry.core"
+local core = require "sentry.core_loader"
 local errors = require "sentry.errors"
 local Exchange = require "sentry.exchange"
 local json = require "sentry.json"
@@ -45,7 +45,7 @@ end
 
 local ENDPOINT_CACHE_SIZE = 256
 
---- endpoint_key, remembered per method and path: scripts call the same few
+-- endpoint_key, remembered per method and path: scripts call the same few
 -- endpoints again and again, and the catalogue walk is on every request.
 function Client:_endpoint(method, target)
   local path_key = method .. " " .. target:match("^[^?#]*")
@@ -60,7 +60,7 @@ function Client:_endpoint(method, target)
   return key, known
 end
 
---- Builds the target URL from a path and options.
+-- Builds the target URL from a path and options.
 function Client:_target(path, opts)
   local filled, missing = url.fill(path, opts.params, self)
   if not filled then return nil, missing end
@@ -102,7 +102,7 @@ local function encode_body(body)
   return encoded
 end
 
---- Checks a request's arguments and builds its exchange; `level` points
+-- Checks a request's arguments and builds its exchange; `level` points
 -- argument errors at the caller's caller.
 function Client:_prepare(method, path, opts, level)
   if type(method) ~= "string" then error("bad argument #1 to 'request' (method must be a string)", level) end
@@ -140,7 +140,7 @@ function Client:request(method, path, opts)
   return self:_send(exchange)
 end
 
---- The retry loop. Plain Lua from end to end, so a yielding `sleep` (ngx.sleep,
+-- The retry loop. Plain Lua from end to end, so a yielding `sleep` (ngx.sleep,
 -- coroutine.yield) works: no C call sits between the caller and the sleep.
 function Client:_send(exchange)
   local handle = self:_transport()
@@ -156,7 +156,7 @@ function Client:_send(exchange)
   end
 end
 
---- Refuses, without a request, a call the token's scopes cannot make.
+-- Refuses, without a request, a call the token's scopes cannot make.
 function Client:_refuse_unscoped(method, target, known)
   if not known or #known.scopes == 0 then return nil end
   local allowed, why = self:can(method, target)
@@ -213,6 +213,50 @@ function Client:can(method, path)
   return false, known.scopes
 end
 
+--- `request` with the method in the name: `client:get(path, opts)` is
+-- `client:request("GET", path, opts)`. Also `post`, `put`, `patch`, `delete`
+-- and `head`, below.
+-- @function Client:get
+-- @tparam string path as for `request`
+-- @tparam[opt] table opts as for `request`
+-- @treturn ?table res
+-- @treturn ?table err
+
+--- `request("POST", path, opts)`; `opts.body` is a table (sent as JSON) or a string.
+-- @function Client:post
+-- @tparam string path
+-- @tparam[opt] table opts
+-- @treturn ?table res
+-- @treturn ?table err
+
+--- `request("PUT", path, opts)`.
+-- @function Client:put
+-- @tparam string path
+-- @tparam[opt] table opts
+-- @treturn ?table res
+-- @treturn ?table err
+
+--- `request("PATCH", path, opts)`.
+-- @function Client:patch
+-- @tparam string path
+-- @tparam[opt] table opts
+-- @treturn ?table res
+-- @treturn ?table err
+
+--- `request("DELETE", path, opts)`.
+-- @function Client:delete
+-- @tparam string path
+-- @tparam[opt] table opts
+-- @treturn ?table res
+-- @treturn ?table err
+
+--- `request("HEAD", path, opts)`: the status and headers, no body.
+-- @function Client:head
+-- @tparam string path
+-- @tparam[opt] table opts
+-- @treturn ?table res
+-- @treturn ?table err
+
 for _, method in ipairs { "get", "post", "put", "patch", "delete", "head" } do
   local upper = method:upper()
   Client[method] = function(self, path, opts)
@@ -243,7 +287,7 @@ function Client:batch(requests, opts)
   return require("sentry.batch").run(self, requests, opts)
 end
 
---- What carries requests now: nginx cosockets inside OpenResty where they can
+-- What carries requests now: nginx cosockets inside OpenResty where they can
 -- yield (or always with transport = "ngx"), else the libcurl handle.
 function Client:_transport()
   local nginx = self._cosocket
@@ -251,7 +295,7 @@ function Client:_transport()
   return self._handle
 end
 
---- The engine for batches: nginx light threads when requests go over
+-- The engine for batches: nginx light threads when requests go over
 -- cosockets, else the client's libcurl multi engine, made on first use.
 function Client:_engine()
   local transport = self:_transport()
@@ -282,6 +326,27 @@ function Client:batch_async(requests, opts, callback)
   check_open(self)
   return require("sentry.async").batch(self, requests, opts, callback)
 end
+
+--- Iterates over the pages of a list: `for items, res in client:pages(path, opts)`
+-- (see `sentry.paginate.pages`).
+-- @function Client:pages
+-- @tparam string path any form `request` accepts
+-- @tparam[opt] table opts `{ per_page, limit, max_pages, cursor, params, query, headers, timeout }`
+
+--- Iterates over the items of a list, one at a time: `for item in client:paginate(path, opts)`
+-- (see `sentry.paginate.items`).
+-- @function Client:paginate
+-- @tparam string path any form `request` accepts
+-- @tparam[opt] table opts as for `pages`
+
+--- Collects the items of a list into one array; never raises for run-time
+-- failures (see `sentry.paginate.collect`).
+-- @function Client:collect
+-- @tparam string path any form `request` accepts
+-- @tparam[opt] table opts as for `pages`
+-- @treturn ?table items
+-- @treturn ?table err
+-- @treturn table state `{ cursor, done, pages, count, items, dropped }`
 
 local paginate = require "sentry.paginate"
 Client.pages = paginate.pages

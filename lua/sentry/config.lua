@@ -39,6 +39,7 @@
 -- warning or display value contains the token.
 -- @module sentry.config
 
+local errors = require "sentry.errors"
 local token = require "sentry.token"
 local ini = require "sentry.ini"
 local properties = require "sentry.properties"
@@ -82,7 +83,7 @@ local core_module, core_tried
 local function core()
   if not core_tried then
     core_tried = true
-    local ok, module = pcall(require, "sentry.core")
+    local ok, module = pcall(require, "sentry.core_loader")
     if ok and type(module) == "table" then
       core_module = module
     end
@@ -438,20 +439,50 @@ local function is_sentry_io(url)
   return host == "sentry.io" or (host ~= nil and host:sub(-10) == ".sentry.io")
 end
 
+-- How many single-letter edits turn `a` into `b` (Levenshtein distance).
+local function edit_distance(a, b)
+  local previous = {}
+  for j = 0, #b do previous[j] = j end
+  for i = 1, #a do
+    local current = { [0] = i }
+    for j = 1, #b do
+      local substitution = previous[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1)
+      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, substitution)
+    end
+    previous = current
+  end
+  return previous[#b]
+end
+
+-- " (did you mean 'token'?)" when an option is a typo or two away from `name`.
+local function did_you_mean(name)
+  if type(name) ~= "string" then return "" end
+  local best, best_distance
+  for option in pairs(OPTION_TYPES) do
+    local distance = edit_distance(name:lower(), option)
+    if distance <= 2 and distance < #option / 2 and (not best or distance < best_distance
+        or (distance == best_distance and option < best)) then
+      best, best_distance = option, distance
+    end
+  end
+  return best and " (did you mean '" .. best .. "'?)" or ""
+end
+
+-- A wrong option is the caller's mistake: the error names the caller's line.
 local function check_option_types(opts)
   for field, value in pairs(opts) do
     local expected = OPTION_TYPES[field]
     local actual = type(value)
     local allowed = actual == expected or (field == "token" and value == false)
     if not expected then
-      error("unknown option '" .. tostring(field) .. "'", 4)
+      errors.raise_at_caller("unknown option '" .. tostring(field) .. "'" .. did_you_mean(field))
     elseif not allowed then
-      error("option '" .. field .. "' must be a " .. expected .. ", got " .. actual, 4)
+      errors.raise_at_caller("option '" .. field .. "' must be a " .. expected .. ", got " .. actual)
     end
   end
   local retries = opts.max_retries
   if retries ~= nil and (retries < 0 or retries ~= math.floor(retries)) then
-    error("option 'max_retries' must be a whole number (0 or more)", 4)
+    errors.raise_at_caller("option 'max_retries' must be a whole number (0 or more)")
   end
 end
 
@@ -614,7 +645,7 @@ local function resolve(opts)
   if opts == nil then
     opts = {}
   elseif type(opts) ~= "table" then
-    error("bad argument #1 (table expected, got " .. type(opts) .. ")", 3)
+    errors.raise_at_caller("bad argument #1 (table expected, got " .. type(opts) .. ")")
   end
   check_option_types(opts)
   local env = opts.env or os.getenv

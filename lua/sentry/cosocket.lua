@@ -7,7 +7,7 @@
 -- `lua_ssl_trusted_certificate` (the `ca_file` option cannot apply here).
 -- Responses are not compressed: no Accept-Encoding is sent.
 -- @module sentry.cosocket
-local core = require "sentry.core"
+local core = require "sentry.core_loader"
 local url = require "sentry.url"
 
 local unpack = table.unpack or unpack

@@ -116,6 +116,27 @@ function errors.is(value)
   return getmetatable(value) == Error
 end
 
+-- The directory of sentry-lua's own files: their frames are not the caller.
+local LIBRARY_DIR = debug.getinfo(1, "S").source:match("^@(.*[/\\])[^/\\]*$")
+
+--- Raises `message` at the first line outside sentry-lua that led here (the
+-- caller's file and line), however deep the library's own calls go.
+-- @tparam string message what was wrong and how to fix it
+-- @local
+function errors.raise_at_caller(message)
+  local level = 2
+  local info = debug.getinfo(level, "Sl")
+  while info do
+    local own = LIBRARY_DIR ~= nil and info.source:sub(1, #LIBRARY_DIR + 1) == "@" .. LIBRARY_DIR
+    if not own and info.what ~= "C" and info.currentline > 0 then
+      error(info.short_src .. ":" .. info.currentline .. ": " .. message, 0)
+    end
+    level = level + 1
+    info = debug.getinfo(level, "Sl")
+  end
+  error(message, 0)
+end
+
 --- The error kind for an HTTP status.
 -- @tparam number status
 -- @treturn string

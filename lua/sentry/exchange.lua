@@ -3,7 +3,7 @@
 -- Shared by the blocking path (`client:request`) and batches, so both follow
 -- one policy; the policy itself lives in C (`core.new_policy`, `policy:decide`).
 -- @module sentry.exchange
-local core = require "sentry.core"
+local core = require "sentry.core_loader"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
 local links = require "sentry.links"

@@ -24,10 +24,10 @@ function health.check()
   report.start("sentry-lua")
   local jit = rawget(_G, "jit")
   local interpreter = jit and jit.version or _VERSION
-  local loaded, core = pcall(require, "sentry.core")
+  local loaded, core = pcall(require, "sentry.core_loader")
   if not loaded then
-    report.error("the C core does not load in " .. interpreter .. ": " .. tostring(core),
-      { "build it for Neovim's LuaJIT: make LUA=luajit (in the plugin's directory)" })
+    -- the loader's message says which Lua the core was built for and the make command that fixes it
+    report.error(tostring(core), { "build it for Neovim's LuaJIT: make LUA=luajit (in the plugin's directory)" })
     return
   end
   report.ok("C core loaded in " .. interpreter)

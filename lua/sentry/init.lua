@@ -7,7 +7,7 @@
 -- @module sentry
 local Client = require "sentry.client"
 local config = require "sentry.config"
-local core = require "sentry.core"
+local core = require "sentry.core_loader"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
 local token = require "sentry.token"
@@ -22,6 +22,19 @@ local sentry = {
   url = url,
   config = config,
 }
+
+--- The library's version, `"x.y.z"`; also sent in the `User-Agent` header
+-- (`sentry-lua/x.y.z`) and the version of the `sentry-api` rock.
+-- @field VERSION
+
+--- JSON `null`: a value to put in a request body, and what a `null` in a
+-- response body decodes to.
+-- @field null
+
+--- The submodules, also reachable as `require "sentry.<name>"`: `errors`,
+-- `token`, `url`, `config`, and, loaded on first use, `scopes`, `endpoints`
+-- and `dsn`.
+-- @field errors
 
 -- Loaded on first use: most scripts never need them.
 local LAZY = { scopes = "sentry.scopes", endpoints = "sentry.endpoints", dsn = "sentry.dsn" }
@@ -42,7 +55,7 @@ local HOOKS = { "on_request", "on_response", "on_retry" }
 local function check_hooks(hooks)
   for _, hook in ipairs(HOOKS) do
     if hooks and hooks[hook] ~= nil and type(hooks[hook]) ~= "function" then
-      error("sentry.new: hooks." .. hook .. " must be a function", 3)
+      errors.raise_at_caller("sentry.new: hooks." .. hook .. " must be a function")
     end
   end
 end
@@ -90,14 +103,51 @@ local function check_ranges(values)
 end
 
 --- Creates a client.
--- @tparam[opt] table opts see the README ("Options"): token, base_url, region, org,
---   project, timeout, connect_timeout, max_retries, max_retry_wait, max_total_wait, sleep, user_agent,
---   ca_file, proxy, insecure, allow_http, follow_redirects, check_scopes, hooks, log,
---   max_body_bytes, config
+--
+-- Options (all optional; the README's "Options" has the defaults):
+--
+-- - `token`: the auth token; default `SENTRY_AUTH_TOKEN`, then `.sentryclirc`
+--   files (`false`: none, for a client that fails with "no auth token")
+-- - `base_url`: a self-hosted root, with or without `/api/0/`; `region`:
+--   `"us"` or `"de"` (sentry.io's regions)
+-- - `org`, `project`: what `{org}` and `{project}` in paths stand for
+-- - `timeout`, `connect_timeout`: seconds (30, 10)
+-- - `max_retries`, `max_retry_wait`, `max_total_wait`: retries after the first
+--   try (3), the longest wait slept (60 s) and the most all waits of one call
+--   add up to (120 s); `backoff_base`, `backoff_factor`,
+--   `backoff_cap`: the exponential backoff (1, 2, 30); `retry_unsafe`: also
+--   retry POST and PATCH after a failure the server may have acted on
+-- - `sleep`: `function(seconds)` for every wait; may yield
+-- - `user_agent`: appended to `sentry-lua/VERSION`
+-- - `ca_file`, `proxy`, `proxy_username`, `proxy_password`, `insecure`:
+--   TLS trust file, proxy, and no certificate checks (warns)
+-- - `allow_http`: plain `http://` to a non-loopback host;
+--   `follow_redirects`: redirects to the client's own origin
+-- - `check_scopes`: refuse, without a request, calls the token cannot make
+-- - `transport`: `"auto"` (nginx cosockets inside OpenResty, else libcurl),
+--   `"curl"` (libcurl everywhere) or `"ngx"` (cosockets always; OpenResty only)
+-- - `max_body_bytes`: larger responses fail with an error
+-- - `keepalive_pool_size`, `keepalive_timeout`: OpenResty's idle connections
+--   kept per worker and origin (32), and for how many seconds (60)
+-- - `log`: `function(level, message)` for the library's warnings (default: stderr)
+-- - `config`: `false` skips the `.sentryclirc` files; `env`, `home`, `cwd`:
+--   where configuration is read from (see `sentry.config.resolve`)
+-- - `hooks`: functions called with one table, never holding the token:
+--   `on_request{ attempt, headers, method, url }` before each try;
+--   `on_response{ attempt, status, rate_limit, headers, method, url }` after
+--   each response; `on_retry{ attempt, reason, status, wait, method, url }`
+--   before each wait, where `reason` is `"rate_limited"` (a 429),
+--   `"server_error"` (502, 503, 504, 507, 524), `"timeout"`, `"network"` (the
+--   connection failed or dropped) or `"rate_limit_remaining"` (the endpoint's
+--   window was used up: the wait comes before the request).
+--
+-- A misspelled option or one of the wrong type raises an error naming the
+-- caller's line (and the option meant, when the name is close to one).
+-- @tparam[opt] table opts the options above
 -- @treturn ?Client
 -- @treturn ?table err (kind "invalid") when the configuration cannot work
 function sentry.new(opts)
-  if opts ~= nil and type(opts) ~= "table" then error("sentry.new expects a table of options", 2) end
+  if opts ~= nil and type(opts) ~= "table" then errors.raise_at_caller("sentry.new expects a table of options") end
   opts = opts or {}
   check_hooks(opts.hooks)
   local values, warnings = config.resolve(opts)

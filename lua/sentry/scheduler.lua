@@ -5,7 +5,7 @@
 -- about gets one request first, to learn its limits before the rest follow.
 -- Waits (rate-limit pauses, retries) delay only their own exchange.
 -- @module sentry.scheduler
-local core = require "sentry.core"
+local core = require "sentry.core_loader"
 
 local Scheduler = {}
 Scheduler.__index = Scheduler

@@ -1,5 +1,7 @@
 rockspec_format = "3.0"
-package = "sentry"
+-- "sentry" on LuaRocks is Sentry's error-reporting SDK; this rock still
+-- provides the module `require "sentry"` (see the README: "Installing with LuaRocks").
+package = "sentry-api"
 version = "scm-1"
 source = {
   url = "git+https://github.com/sentry-lua/sentry-lua.git",
@@ -19,8 +21,11 @@ dependencies = {
   "lua >= 5.1, < 5.5",
   "lua-cjson >= 2.1",
 }
+-- Probed by its library only: Debian keeps curl/curl.h in a multiarch include
+-- directory that luarocks does not search but the compiler does, and the
+-- library (libcurl.so) comes with the same -dev package as the header.
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  CURL = { library = "curl" },
 }
 build = {
   type = "builtin",
@@ -35,6 +40,7 @@ build = {
     ["sentry"] = "lua/sentry/init.lua",
     ["sentry.client"] = "lua/sentry/client.lua",
     ["sentry.config"] = "lua/sentry/config.lua",
+    ["sentry.core_loader"] = "lua/sentry/core_loader.lua",
     ["sentry.cosocket"] = "lua/sentry/cosocket.lua",
     ["sentry.dsn"] = "lua/sentry/dsn.lua",
     ["sentry.endpoint_data"] = "lua/sentry/endpoint_data.lua",
