@@ -49,6 +49,7 @@ build = {
     ["sentry.paginate"] = "lua/sentry/paginate.lua",
     ["sentry.scheduler"] = "lua/sentry/scheduler.lua",
     ["sentry.scopes"] = "lua/sentry/scopes.lua",
+    ["sentry.text"] = "lua/sentry/text.lua",
     ["sentry.token"] = "lua/sentry/token.lua",
     ["sentry.url"] = "lua/sentry/url.lua",
   },

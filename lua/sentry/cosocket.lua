@@ -8,6 +8,7 @@
 -- Responses are not compressed: no Accept-Encoding is sent.
 -- @module sentry.cosocket
 local core = require "sentry.core"
+local text = require "sentry.text"
 local url = require "sentry.url"
 
 local unpack = table.unpack or unpack
@@ -144,6 +145,7 @@ function Transport:read_response(sock, method)
   local status = tonumber(status_line:match("^HTTP/%d%.%d (%d%d%d)"))
   if not status then return failure("not an HTTP response: " .. status_line:sub(1, 60), "network") end
   local headers, header_bytes = {}, 0
+  local repeats = {} -- name -> its values, joined once at the end (per line would be quadratic)
   while true do
     local line, line_err = sock:receive("*l")
     if not line then return failed(line_err, "reading the headers") end
@@ -153,11 +155,18 @@ function Transport:read_response(sock, method)
       return failure(string.format("the response headers are larger than %d KiB", core.MAX_HEADER_BYTES / 1024),
         "too_large")
     end
-    local name, value = line:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
+    local name, value = line:match("^([^:%s]+):(.*)$")
     if not name then return failure("Header without colon", "network") end
-    name = name:lower()
-    headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+    name, value = name:lower(), text.trim(value, " \t")
+    local first = headers[name]
+    if first == nil then
+      headers[name] = value
+    else
+      repeats[name] = repeats[name] or { first }
+      table.insert(repeats[name], value)
+    end
   end
+  for name, values in pairs(repeats) do headers[name] = table.concat(values, ", ") end
   local body, body_err
   local length = tonumber(headers["content-length"])
   local close_after = (headers.connection or ""):lower():find("close", 1, true) ~= nil
