@@ -25,8 +25,9 @@ function json.decode(text)
 end
 
 local function is_json_type(content_type)
-  if not content_type then return false end
-  local media = content_type:match("^%s*([^;%s]+)"):lower()
+  local media = content_type and content_type:match("^%s*([^;%s]+)")
+  if not media then return false end -- absent, empty or ";"
+  media = media:lower()
   return media == "application/json" or media:match("^application/[%w.+-]+%+json$") ~= nil
 end
 
