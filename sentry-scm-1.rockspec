@@ -37,6 +37,7 @@ build = {
     ["sentry.config"] = "lua/sentry/config.lua",
     ["sentry.cosocket"] = "lua/sentry/cosocket.lua",
     ["sentry.dsn"] = "lua/sentry/dsn.lua",
+    ["sentry.endpoint_memory"] = "lua/sentry/endpoint_memory.lua",
     ["sentry.endpoint_data"] = "lua/sentry/endpoint_data.lua",
     ["sentry.endpoints"] = "lua/sentry/endpoints.lua",
     ["sentry.async"] = "lua/sentry/async.lua",
