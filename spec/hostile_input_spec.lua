@@ -96,6 +96,22 @@ describe("hostile input", function()
       assert_quick(seconds, "reading the config file")
       assert.are.equal("acme" .. string.rep(" ", 80000) .. "x", values.org)
     end)
+
+    it("on a base_url or config url with 80k inner slashes", function()
+      local odd_url = "https://sentry.example.com/x" .. string.rep("/", 80000) .. "a/"
+      local seconds, c = timed(client, { base_url = odd_url })
+      assert_quick(seconds, "sentry.new")
+      assert.are.equal(odd_url .. "api/0/", c.base_url)
+      c:close()
+      local dir = shell.capture("mktemp -d"):gsub("%s+$", "")
+      shell.write_file(dir .. "/.sentryclirc", "[defaults]\nurl = " .. odd_url .. "\n")
+      local values
+      seconds, values = timed(config.resolve, { home = dir, cwd = dir, env = function() return nil end,
+        token = harness.tokens.org_token("https://sentry.example.com", "acme") })
+      shell.run("rm -rf " .. shell.quote(dir))
+      assert_quick(seconds, "comparing the token's URL with the configured one")
+      assert.are.equal("https://sentry.example.com", values.base_url)
+    end)
   end)
 
   describe("never raises", function()

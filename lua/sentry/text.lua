@@ -5,18 +5,25 @@
 -- @module sentry.text
 local text = {}
 
---- Removes leading and trailing characters of a set.
+--- Removes trailing characters of a set.
 -- @tparam string s
 -- @tparam[opt] string set the characters, as inside a pattern's `[]`: `"%s"`
 --   (the default) or e.g. `" \t"`
 -- @treturn string
-function text.trim(s, set)
-  local kept = "[^" .. (set or "%s") .. "]"
-  local first = s:find(kept)
-  if not first then return "" end
+function text.trim_end(s, set)
   -- the last kept character, found from the end without backtracking
-  local last = #s + 1 - s:reverse():find(kept)
-  return s:sub(first, last)
+  local from_end = s:reverse():find("[^" .. (set or "%s") .. "]")
+  return from_end and s:sub(1, #s + 1 - from_end) or ""
+end
+
+--- Removes leading and trailing characters of a set.
+-- @tparam string s
+-- @tparam[opt] string set as for `trim_end`
+-- @treturn string
+function text.trim(s, set)
+  local first = s:find("[^" .. (set or "%s") .. "]")
+  if not first then return "" end
+  return text.trim_end(s:sub(first), set)
 end
 
 return text
