@@ -10,11 +10,17 @@ local shell = require "shell"
 -- The client's timeout in these specs: every hostile case must end well within it.
 local TIMEOUT = 2
 
--- Runs fn, returning its elapsed seconds and its results.
+local unpack = table.unpack or unpack
+
+local function pack(...)
+  return { n = select("#", ...), ... }
+end
+
+-- Runs fn, returning its elapsed seconds and its results (nils included).
 local function timed(fn, ...)
   local started = harness.now()
-  local results = { fn(...) }
-  return harness.now() - started, (table.unpack or unpack)(results)
+  local results = pack(fn(...))
+  return harness.now() - started, unpack(results, 1, results.n)
 end
 
 local function assert_quick(seconds, what)
