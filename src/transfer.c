@@ -386,6 +386,7 @@ void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
 typedef struct {
   lua_State *L;
   int table;
+  int repeats; /* name -> list of its values, for names seen more than once */
   sentry_rate_limit *rate_limit;
 } header_walk;
 
@@ -407,14 +408,47 @@ static int push_header(void *userdata, const char *name, size_t name_len, const 
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     lua_pushlstring(L, value, value_len);
-  } else {
-    /* Repeated fields join with ", " (RFC 9110 5.3). */
-    lua_pushliteral(L, ", ");
-    lua_pushlstring(L, value, value_len);
-    lua_concat(L, 3);
+    lua_rawset(L, walk->table);
+    return 0;
   }
-  lua_rawset(L, walk->table);
+  /* A repeated field: its values are listed and joined once, after the walk
+   * (joining on every line copies the growing value each time: quadratic). */
+  lua_pushvalue(L, -2);
+  lua_rawget(L, walk->repeats); /* name, first, list or nil */
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_createtable(L, 4, 0);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, walk->repeats);
+  }
+  lua_pushlstring(L, value, value_len);
+  lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 3);
   return 0;
+}
+
+/* Sets each repeated field to its values joined with ", " (RFC 9110 5.3). */
+static void join_repeats(header_walk *walk) {
+  lua_State *L = walk->L;
+  lua_pushnil(L);
+  while (lua_next(L, walk->repeats) != 0) {
+    int list = lua_gettop(L);
+    int i, n = (int)lua_rawlen(L, list);
+    luaL_Buffer b;
+    lua_pushvalue(L, list - 1);
+    luaL_buffinit(L, &b);
+    for (i = 1; i <= n; i++) {
+      if (i > 1) luaL_addlstring(&b, ", ", 2);
+      lua_rawgeti(L, list, i);
+      luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_rawset(L, walk->table);
+    lua_pop(L, 1);
+  }
 }
 
 static void set_number(lua_State *L, const char *field, double value) {
@@ -515,10 +549,14 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
 
   memset(&rate_limit, 0, sizeof rate_limit);
   lua_createtable(L, 0, 16);
+  lua_newtable(L);
   walk.L = L;
-  walk.table = lua_gettop(L);
+  walk.table = lua_gettop(L) - 1;
+  walk.repeats = lua_gettop(L);
   walk.rate_limit = &rate_limit;
   sentry_headers_each(t->header_block.data, t->header_block.len, push_header, &walk);
+  join_repeats(&walk);
+  lua_pop(L, 1);
   lua_setfield(L, -2, "headers");
   sentry_rate_limit_finish(&rate_limit, received_at);
   if (rate_limit.present) {

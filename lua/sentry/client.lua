@@ -272,7 +272,7 @@ function Client:rate_limit(method, path)
   check_open(self)
   local target = url.resolve(self.base_url, (url.fill(path, nil, self) or path))
   if not target then return nil end
-  local last = self._limits[(self:_endpoint(method:upper(), target))]
+  local last = self._limits:get((self:_endpoint(method:upper(), target)))
   return last and last.rate_limit
 end
 

@@ -43,6 +43,7 @@ local errors = require "sentry.errors"
 local token = require "sentry.token"
 local ini = require "sentry.ini"
 local properties = require "sentry.properties"
+local text_helpers = require "sentry.text"
 
 local config = {}
 
@@ -425,7 +426,7 @@ local function normalize_url(url)
     return url
   end
   origin = origin:lower():gsub("^(https://.*):443$", "%1"):gsub("^(http://.*):80$", "%1")
-  path = path:gsub("/+$", ""):gsub("/api/0$", ""):gsub("/+$", "")
+  path = text_helpers.trim_end((text_helpers.trim_end(path, "/"):gsub("/api/0$", "")), "/")
   return origin .. path
 end
 

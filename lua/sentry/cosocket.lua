@@ -8,6 +8,7 @@
 -- Responses are not compressed: no Accept-Encoding is sent.
 -- @module sentry.cosocket
 local core = require "sentry.core_loader"
+local text = require "sentry.text"
 local url = require "sentry.url"
 
 local unpack = table.unpack or unpack
@@ -260,6 +261,7 @@ local function read_head(reader, budget)
   if not status then return failure("not an HTTP response: " .. status_line:sub(1, 60), "network") end
   budget = budget - #status_line
   local headers = {}
+  local repeats = {} -- name -> its values, joined once at the end (per line would be quadratic)
   while true do
     local line, line_err = reader:line(budget)
     if not line then
@@ -270,11 +272,18 @@ local function read_head(reader, budget)
     if line == "" then break end
     budget = budget - #line
     if budget < 0 then return headers_too_large() end
-    local name, value = line:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
+    local name, value = line:match("^([^:%s]+):(.*)$")
     if not name then return failure("Header without colon", "network") end
-    name = name:lower()
-    headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+    name, value = name:lower(), text.trim(value, " \t")
+    local first = headers[name]
+    if first == nil then
+      headers[name] = value
+    else
+      repeats[name] = repeats[name] or { first }
+      table.insert(repeats[name], value)
+    end
   end
+  for name, values in pairs(repeats) do headers[name] = table.concat(values, ", ") end
   return status, headers, budget
 end
 

@@ -3,6 +3,7 @@
 -- `url`, `retry_after`, `rate_limit`, `attempts` (absent fields are nil) and a
 -- `__tostring` that renders one readable line.
 -- @module sentry.errors
+local text_helpers = require "sentry.text"
 local token = require "sentry.token"
 
 local errors = {}
@@ -28,6 +29,10 @@ local STATUS_WORDS = {
 }
 
 local MAX_DETAIL = 300
+
+--- How much of an error body is read for its message: a page's title or
+-- first words come early, and the rest may be megabytes.
+local MAX_SCANNED = 64 * 1024
 
 local function render_scopes(list)
   return table.concat(list, ", ")
@@ -145,26 +150,71 @@ function errors.kind_for_status(status)
 end
 
 local function squeeze(text)
-  text = text:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+  text = text_helpers.trim((text:sub(1, MAX_SCANNED):gsub("%s+", " ")))
   if #text > MAX_DETAIL then text = text:sub(1, MAX_DETAIL - 3) .. "..." end
   return text
 end
 
+-- The page's <title>, found with plain searches (patterns like "<title.-</title>"
+-- backtrack: minutes on a hostile page).
+local function page_title(raw, lower)
+  local open = lower:find("<title", 1, true)
+  local content = open and lower:find(">", open, true)
+  local close = content and lower:find("</title>", content, true)
+  if not close then return nil end
+  local title = raw:sub(content + 1, close - 1)
+  return title:find("%S") and title or nil
+end
+
+-- The page's text: tags become spaces, scripts and styles are left out.
+local function page_text(raw, lower)
+  local parts, position = {}, 1
+  local unclosed = {} -- elements with no closing tag in the rest of the page
+  while true do
+    local tag = lower:find("<", position, true)
+    parts[#parts + 1] = raw:sub(position, (tag or 0) - 1)
+    if not tag then break end
+    local element = lower:match("^<(script)", tag) or lower:match("^<(style)", tag)
+    local tag_end = element and not unclosed[element] and lower:find("</" .. element .. ">", tag, true)
+    if tag_end then
+      tag_end = tag_end + #element + 2
+    else
+      if element then unclosed[element] = true end
+      tag_end = lower:find(">", tag, true)
+    end
+    if not tag_end then -- a lone "<" is text ("a < b")
+      parts[#parts + 1] = raw:sub(tag)
+      break
+    end
+    parts[#parts + 1] = " "
+    position = tag_end + 1
+  end
+  return table.concat(parts)
+end
+
 local function text_detail(raw)
-  local title = raw:match("<[Tt][Ii][Tt][Ll][Ee][^>]*>(.-)</[Tt][Ii][Tt][Ll][Ee]>")
-  if title and title:find("%S") then return squeeze(title) end
-  local stripped = raw:gsub("<[Ss][Cc][Rr][Ii][Pp][Tt].-</[Ss][Cc][Rr][Ii][Pp][Tt]>", " ")
-    :gsub("<[Ss][Tt][Yy][Ll][Ee].-</[Ss][Tt][Yy][Ll][Ee]>", " ")
-    :gsub("<[^>]*>", " ")
-  stripped = squeeze(stripped)
-  if stripped ~= "" then return stripped end
+  raw = raw:sub(1, MAX_SCANNED)
+  local lower = raw:lower()
+  local detail = squeeze(page_title(raw, lower) or page_text(raw, lower))
+  if detail ~= "" then return detail end
   return nil
+end
+
+-- The messages of one field: its strings (a hostile body may put null or
+-- objects among them), or nil.
+local function field_messages(value)
+  if type(value) ~= "table" then return nil end
+  local messages = {}
+  for _, message in ipairs(value) do
+    if type(message) == "string" then messages[#messages + 1] = message end
+  end
+  return #messages > 0 and table.concat(messages, " ") or nil
 end
 
 local function field_errors(body)
   local keys = {}
   for key, value in pairs(body) do
-    if type(key) == "string" and type(value) == "table" and type(value[1]) == "string" then
+    if type(key) == "string" and field_messages(value) then
       keys[#keys + 1] = key
     end
   end
@@ -172,7 +222,7 @@ local function field_errors(body)
   table.sort(keys)
   local parts = {}
   for i, key in ipairs(keys) do
-    parts[i] = key .. ": " .. table.concat(body[key], " ")
+    parts[i] = key .. ": " .. field_messages(body[key])
   end
   return squeeze(table.concat(parts, "; "))
 end

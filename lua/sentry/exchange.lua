@@ -79,7 +79,7 @@ end
 -- @treturn ?number seconds (0: go now; negative: wait until one in flight answers)
 -- @treturn ?table err when the wait exceeds max_retry_wait or max_total_wait
 function Exchange:pause(in_flight)
-  local last = self.client._limits[self.key]
+  local last = self.client._limits:get(self.key)
   if not last then return 0 end
   local policy = self.client._policy
   local wait = core.proactive_wait(last, policy.reset_margin, in_flight)
@@ -115,11 +115,12 @@ function Exchange:settle(res, message, code)
   local hooks = client._hooks
   if res then
     if res.rate_limit then
-      local last = client._limits[self.key]
+      local last = client._limits:get(self.key)
       if last then
         last.rate_limit, last.date, last.received_at = res.rate_limit, res.date, res.received_at
       else
-        client._limits[self.key] = { rate_limit = res.rate_limit, date = res.date, received_at = res.received_at }
+        client._limits:set(self.key, { rate_limit = res.rate_limit, date = res.date, received_at = res.received_at },
+          self.known ~= nil)
       end
     end
     if hooks.on_response then
@@ -207,7 +208,8 @@ function Exchange:finish(res)
       err.detail = (detail and detail .. "; " or "") .. self.redirect_refused
     end
     if type(body) == "table" and type(body.detail) == "table" and type(body.detail.extra) == "table" then
-      err.location = body.detail.extra.url or err.location
+      -- Sentry's moved-resource body; a URL only when it is one
+      err.location = url.join(self.target, body.detail.extra.url) or err.location
     end
   end
   if res.status == 403 then

@@ -15,11 +15,11 @@
 -- may hold an auth token.
 -- @module sentry.ini
 
+local text = require "sentry.text"
+
 local ini = {}
 
-local function trim(s)
-  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
-end
+local trim = text.trim
 
 local function unquote(value)
   local first, last = value:sub(1, 1), value:sub(-1)
@@ -59,17 +59,17 @@ local function read_line(line)
 end
 
 --- Parses the text of an INI file.
--- @tparam string text the file's contents
+-- @tparam string contents the file's contents
 -- @tparam string name how to name the file in error messages
 -- @treturn[1] table `{ [section] = { [key] = { value = string, line = number } } }`
 -- @return[2] nil
 -- @treturn[2] string `"<name>:<line>: <what is wrong>"`
-function ini.parse(text, name)
+function ini.parse(contents, name)
   local sections = { [""] = {} }
   local current = sections[""]
-  text = text:gsub("^\239\187\191", "") -- a UTF-8 byte order mark
+  contents = contents:gsub("^\239\187\191", "") -- a UTF-8 byte order mark
   local line_number = 0
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+  for line in (contents .. "\n"):gmatch("([^\n]*)\n") do
     line_number = line_number + 1
     local kind, a, b = read_line(trim((line:gsub("\r$", ""))))
     if not kind then

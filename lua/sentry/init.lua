@@ -8,6 +8,7 @@
 local Client = require "sentry.client"
 local config = require "sentry.config"
 local core = require "sentry.core_loader"
+local endpoint_memory = require "sentry.endpoint_memory"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
 local token = require "sentry.token"
@@ -231,8 +232,8 @@ function sentry.new(opts)
     _scrub = scrub,
     _check_scopes = opts.check_scopes or false,
     _follow_redirects = opts.follow_redirects or false,
-    _limits = {},
-    _probed = {},
+    _limits = endpoint_memory.new(),
+    _probed = endpoint_memory.new(),
     _endpoints = {},
     _endpoints_count = 0,
     _policy = policy,

@@ -218,7 +218,7 @@ end
 
 local function is_json_type(content_type)
   local media = content_type and content_type:match("^%s*([^;%s]+)")
-  if not media then return false end
+  if not media then return false end -- absent, empty or ";"
   media = media:lower()
   return media == "application/json" or media:match("^application/[%w.+-]+%+json$") ~= nil
 end

@@ -9,14 +9,17 @@
 -- in any order, quoted or bare parameter values (quoted ones may hold commas,
 -- semicolons and escaped quotes), extra whitespace, case-insensitive
 -- parameter names and relation types, several relation types in one `rel`.
--- It never raises: input it cannot read gives nil.
+-- It never raises: input it cannot read gives nil and what is wrong.
 -- @module sentry.links
+
+local text_helpers = require "sentry.text"
 
 local links = {}
 
 -- Characters allowed in an RFC 7230 token (parameter names).
 local TOKEN = "^[!#$%%&'*+%-.^_`|~%w]+"
-local WHITESPACE_CLASS = "[ \t\r\n]"
+local WHITESPACE = " \t\r\n"
+local WHITESPACE_CLASS = "[" .. WHITESPACE .. "]"
 
 local function skip_whitespace(text, position)
   while text:sub(position, position):find(WHITESPACE_CLASS) do
@@ -30,32 +33,30 @@ end
 -- the closing quote is missing.
 local function read_quoted(text, position)
   local parts = {}
+  local opening = position
   position = position + 1
   while position <= #text do
     local special = text:find('["\\]', position)
-    if not special then
-      return nil
+    if not special or special == #text and text:sub(special, special) == "\\" then
+      break -- no closing quote, or a backslash with nothing left to escape
     end
     parts[#parts + 1] = text:sub(position, special - 1)
     if text:sub(special, special) == '"' then
       return table.concat(parts), special + 1
     end
-    if special == #text then
-      return nil -- a backslash with nothing left to escape
-    end
     parts[#parts + 1] = text:sub(special + 1, special + 1)
     position = special + 2
   end
-  return nil
+  return nil, "the quoted value at character " .. opening .. " has no closing quote"
 end
 
 -- Read one `name[=value]` parameter starting at `position` (just after the
 -- ";" and any whitespace). Returns the lower-cased name, the value (""
--- when absent) and the next position; nil when the parameter is malformed.
+-- when absent) and the next position; nil and why when it is malformed.
 local function read_parameter(text, position)
   local name = text:match(TOKEN, position)
   if not name then
-    return nil
+    return nil, "expected a parameter name at character " .. position
   end
   position = skip_whitespace(text, position + #name)
   if text:sub(position, position) ~= "=" then
@@ -65,40 +66,40 @@ local function read_parameter(text, position)
   if text:sub(position, position) == '"' then
     local value, after = read_quoted(text, position)
     if not value then
-      return nil
+      return nil, after
     end
     return name:lower(), value, after
   end
   -- A bare value runs to the next ";" or "," (RFC 8288, appendix B.3).
   local value_end = (text:find("[;,]", position) or #text + 1) - 1
-  local value = text:sub(position, value_end):gsub(WHITESPACE_CLASS .. "+$", "")
+  local value = text_helpers.trim(text:sub(position, value_end), WHITESPACE)
   if value:find('"', 1, true) then
-    return nil
+    return nil, "the unquoted value at character " .. position .. " holds a quote"
   end
   return name:lower(), value, value_end + 1
 end
 
 -- Read one link-value starting at `position` ("<" expected). Returns the
 -- target URL, its parameters (first occurrence of each name wins) and the
--- next position; nil when the link-value is malformed.
+-- next position; nil and why when the link-value is malformed.
 local function read_link(text, position)
   if text:sub(position, position) ~= "<" then
-    return nil
+    return nil, "expected '<' at character " .. position
   end
   local closing = text:find(">", position + 1, true)
   if not closing then
-    return nil
+    return nil, "the '<' at character " .. position .. " has no closing '>'"
   end
   local url = text:sub(position + 1, closing - 1)
   local params = {}
   position = skip_whitespace(text, closing + 1)
   while text:sub(position, position) == ";" do
     position = skip_whitespace(text, position + 1)
-    local name, value
-    name, value, position = read_parameter(text, position)
+    local name, value, after = read_parameter(text, position)
     if not name then
-      return nil
+      return nil, value
     end
+    position = after
     if params[name] == nil then
       params[name] = value
     end
@@ -159,7 +160,8 @@ end
 --   When a relation type appears twice the first link wins; links without
 --   `rel` are left out; a `prev` link also serves as `previous` (its
 --   registered synonym, which Sentry uses). A blank header gives an empty
---   table; malformed input or a non-string gives nil. Never raises.
+--   table; malformed input or a non-string gives nil and what is wrong
+--   (e.g. "expected ',' or ';' at character 26"). Never raises.
 -- Sentry's own two-link form, read in one match: pagination reads this on
 -- every page, and the general parser below costs several times more.
 local SENTRY_LINK = '<([^>]*)>; rel="(%a+)"; results="(%a+)"; cursor="([^"\\]*)"'
@@ -180,7 +182,7 @@ end
 
 function links.parse(header_value)
   if type(header_value) ~= "string" then
-    return nil
+    return nil, "the header is not a string"
   end
   local fast = sentry_form(header_value)
   if fast then return fast end
@@ -196,14 +198,14 @@ function links.parse(header_value)
     if position > #text then
       break
     end
-    local url, params
-    url, params, position = read_link(text, position)
+    local url, params, after = read_link(text, position)
     if not url then
-      return nil
+      return nil, params
     end
+    position = after
     local next_char = text:sub(position, position)
     if next_char ~= "," and next_char ~= "" then
-      return nil
+      return nil, "expected ',' or ';' at character " .. position
     end
     for relation in (params.rel or ""):gmatch("[^ \t\r\n]+") do
       relation = relation:lower()

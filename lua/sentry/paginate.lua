@@ -32,9 +32,10 @@
 -- (`sentry.errors`, printable with `tostring`) when a page fails: wrap the
 -- loop in `pcall`, or use `collect`, which returns `nil, err, state` instead.
 -- Besides the kinds of `client:request`, a walk fails with kind `"decode"`
--- when a page is not a JSON list, when a `next` link with results has no
--- cursor, and when the server sends the cursor it was just asked for again
--- (a walk that would never end).
+-- when a page is not a JSON list, when its `Link` header cannot be read, when
+-- a `next` link with results has no cursor or a URL with a space in it, and
+-- when the server sends the cursor it was just asked for again (a walk that
+-- would never end).
 --
 -- Wrong argument types raise at once, as Lua's own libraries do.
 -- @module sentry.paginate
@@ -208,10 +209,19 @@ function Walk:take(target, wanted, res, err)
       .. describe_value(page) .. "), so it cannot be paginated")
   end
 
+  if res.links == nil and res.headers.link then
+    local _, why = links.parse(res.headers.link)
+    return self:malformed(res, target, "the Link header cannot be read (" .. why
+      .. "), so where the next page is is unknown")
+  end
   local following = res.links and res.links.next
   if links.has_next(res.links) then
     if not following.cursor or following.url == "" then
       return self:malformed(res, target, "the next link has results but no cursor")
+    end
+    if following.url:find("[%s%c]") then
+      return self:malformed(res, target, "the next link's URL holds a space or control character, "
+        .. "which no URL may hold")
     end
     if following.cursor == self.cursor then
       return self:malformed(res, target, "the server sent the same cursor again (" .. following.cursor

@@ -40,7 +40,7 @@ function Scheduler:endpoint_allows(key)
   local cap = self.caps[key]
   if cap == nil then
     -- never seen: one request first; limits come back with its response
-    cap = (self.client._limits[key] or self.client._probed[key]) and math.huge or 1
+    cap = (self.client._limits:get(key) or self.client._probed:get(key)) and math.huge or 1
   end
   return (self.per_key[key] or 0) < cap
 end
@@ -86,7 +86,7 @@ end
 --- Learns what the server allows from a response's concurrency headers: at the
 -- time it answered, `remaining` more were allowed beyond the `ours` we had in flight.
 function Scheduler:learn(key, rate_limit, ours)
-  self.client._probed[key] = true
+  self.client._probed:set(key, true)
   if not rate_limit then return end
   local cap = rate_limit.concurrent_limit or math.huge
   if rate_limit.concurrent_remaining then cap = math.min(cap, ours + rate_limit.concurrent_remaining) end

@@ -1,6 +1,7 @@
 --- URLs: the API root, path templates, query strings, same-origin checks.
 -- @module sentry.url
 local json = require "sentry.json"
+local text = require "sentry.text"
 
 local url = {}
 
@@ -97,7 +98,7 @@ function url.api_root(opts)
     return nil, "base_url uses plain http to a remote host, which would expose the token; "
       .. "use https, or set allow_http = true if you really mean it"
   end
-  local root = base:match("^[^?#]*"):gsub("/+$", "")
+  local root = text.trim_end(base:match("^[^?#]*"), "/")
   if not root:match("/api/0$") then root = root .. "/api/0" end
   return root .. "/"
 end

@@ -386,6 +386,47 @@ function control.resource()
     .. '"options":{},"nested":{"refs":[],"note":"a [] in a string"},"ratio":0.1}', "application/json")
 end
 
+-- GET /api/0/fake/hostile/{case}/: responses an adversarial server could send.
+--   html?unit=U&bytes=N: a 502 text/html page of U repeated to N bytes;
+--   content-type?value=V: a 200 JSON list whose Content-Type header is V, sent
+--     as is (nginx would not send an empty one);
+--   headers?count=N|spaces=N: a 200 with N repeated header lines, or one
+--     header value with N inner spaces;
+--   field-errors: a 400 whose field errors hold a null;
+--   moved?url=JSON: a 301 whose detail.extra.url is that JSON value;
+--   link?value=V[&status=S]: a JSON list with the Link header V.
+function control.hostile(req, case)
+  if case == "html" then
+    local unit = req:arg("unit") or "<title"
+    local bytes = math.min(math.max(math.floor(req:number_arg("bytes", 120 * 1024)), 1), MAX_BIG_BYTES)
+    return respond.raw(502, string.rep(unit, math.ceil(bytes / #unit)):sub(1, bytes), "text/html")
+  elseif case == "content-type" then
+    local socket = assert(ngx.req.socket(true))
+    socket:send("HTTP/1.1 200 OK\r\nContent-Type: " .. (req:arg("value") or "")
+      .. "\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]")
+    return
+  elseif case == "headers" then
+    -- ?count=N lines "R:a", or ?spaces=N: one value with N inner spaces
+    local lines = {}
+    local spaces = req:number_arg("spaces")
+    if spaces then lines[1] = "X-Fake-Spaced: a" .. string.rep(" ", spaces) .. "b  \r\n" end
+    lines[#lines + 1] = string.rep("R:a\r\n", math.floor(req:number_arg("count", 0)))
+    local socket = assert(ngx.req.socket(true))
+    socket:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+      .. "Connection: close\r\n" .. table.concat(lines) .. "\r\n[]")
+    return
+  elseif case == "field-errors" then
+    return respond.raw(400, '{"name": ["a", null], "slug": [{"nested": true}, 7]}', "application/json")
+  elseif case == "moved" then
+    return respond.raw(301, '{"detail": {"code": "resource-moved", "message": "Resource has been moved", '
+      .. '"extra": {"url": ' .. (req:arg("url") or "null") .. '}}}', "application/json")
+  elseif case == "link" then
+    return respond.raw(status_arg(req, "status", 200), '[{"id": "1"}]', "application/json",
+      { Link = req:arg("value") })
+  end
+  respond.bad_request("Unknown hostile case " .. tostring(case) .. ".")
+end
+
 -- Closes the connection without sending anything (nginx's special 444).
 function control.close()
   return ngx.exit(444)

@@ -52,6 +52,7 @@ local ROUTES = {
   { kind = "control", pattern = "^/api/0/fake/huge%-header/?$", methods = { GET = control.huge_header } },
   { kind = "control", pattern = "^/api/0/fake/garbage%-header/?$",
     methods = { GET = control.garbage_header } },
+  { kind = "control", pattern = "^/api/0/fake/hostile/([%w%-]+)/?$", methods = { GET = control.hostile } },
   { kind = "control", pattern = "^/api/0/fake/close/?$", methods = { ["*"] = control.close } },
   { kind = "control", pattern = "^/api/0/fake/resource/?$", methods = { GET = control.resource } },
   { kind = "control", pattern = "^/api/0/fake/echo%-token/?$", methods = { ["*"] = control.echo_token } },
