@@ -124,12 +124,12 @@ function url.fill(template, params, defaults)
       error(string.format("params.%s must be a string or a number", name), 0)
     end
     if type(value) == "number" then
-      local text, problem = json.number(value) -- every digit of a 16-digit id, on every Lua
-      if not text then
+      local digits, problem = json.number(value) -- every digit of a 16-digit id, on every Lua
+      if not digits then
         unsafe = unsafe or string.format("params.%s is %s: %s", name, tostring(value), problem)
-        text = ""
+        digits = ""
       end
-      value = text
+      value = digits
     end
     -- Encoding would make these harmless, but no Sentry slug or id has them:
     -- such a value is a mistake or an attack, and is refused before sending.
@@ -154,9 +154,9 @@ local function query_value(key, value)
   local kind = type(value)
   if kind == "string" then return value end
   if kind == "number" then
-    local text, problem = json.number(value)
-    if not text then return nil, string.format("query.%s is %s: %s", key, tostring(value), problem) end
-    return text
+    local digits, problem = json.number(value)
+    if not digits then return nil, string.format("query.%s is %s: %s", key, tostring(value), problem) end
+    return digits
   end
   if kind == "boolean" then return value and "true" or "false" end
   error(string.format("query.%s must be a string, number, boolean or an array of them", key), 0)
@@ -179,9 +179,9 @@ function url.encode_query(query)
     local value = query[key]
     local values = type(value) == "table" and value or { value }
     for _, item in ipairs(values) do
-      local text, problem = query_value(key, item)
-      if not text then return nil, problem end
-      parts[#parts + 1] = url.encode(key) .. "=" .. url.encode(text)
+      local encoded, problem = query_value(key, item)
+      if not encoded then return nil, problem end
+      parts[#parts + 1] = url.encode(key) .. "=" .. url.encode(encoded)
     end
   end
   return table.concat(parts, "&")
