@@ -286,4 +286,49 @@ describe("a client after fork", function()
     assert.are.equal("0", child, child .. " of 20 wrong in the child")
     client:close()
   end)
+
+  it("a child that closes the client leaves the parent's kept-alive TLS connection alone", function()
+    local server = harness.server()
+    assert(server.https_url, "the fake Sentry has no TLS listener: is openssl installed?")
+    local client = assert(harness.client { base_url = server.https_url, ca_file = server.cert_file })
+    local key = "fork-tls-" .. tostring(math.random(1, 1e9))
+    local path = "/fake/flaky/" .. key .. "/"
+    assert(client:get(path, { query = { fail = 0 } }))
+    local pid = helper.fork()
+    if pid == 0 then
+      client:close() -- libcurl's cleanup would send close_notify on the parent's socket
+      helper.exit_now(0)
+    end
+    assert.are.equal(0, helper.wait(pid))
+    assert(client:get(path, { query = { fail = 0 } }))
+    local seen = harness.fake.requests(key)
+    assert.are.equal(2, #seen)
+    assert.are.equal(seen[1].connection, seen[2].connection, "the parent had to reconnect")
+    client:close()
+  end)
+
+  it("a fork in the middle of a batch: the child retries what was in flight on its own connection", function()
+    local pid
+    local client = assert(harness.client { hooks = { on_response = function(info)
+      if pid == nil and info.url:find("before-fork", 1, true) then pid = helper.fork() end
+    end } })
+    local report = os.tmpname()
+    local results = client:batch({
+      { "GET", "/fake/echo/before-fork/" },
+      { "GET", "/fake/slow/", { query = { ms = 300 }, timeout = 3 } },
+    })
+    local slow = results[2].res
+    local summary = (slow and string.format("%d", slow.body.slept_ms) or tostring(results[2].err))
+      .. " after " .. tostring(slow and slow.attempts) .. " attempt(s)"
+    if pid == 0 then
+      shell.write_file(report, summary)
+      helper.exit_now(0)
+    end
+    assert.are.equal(0, helper.wait(pid))
+    local child = shell.read_file(report)
+    os.remove(report)
+    assert.are.equal("300 after 1 attempt(s)", summary)
+    assert.are.equal("300 after 2 attempt(s)", child)
+    client:close()
+  end)
 end)

@@ -91,7 +91,9 @@ function Driver:flush()
 end
 
 --- Queues an exchange; `callback(res, err)` runs when it is done.
--- @tparam[opt] table group see `Scheduler:add`
+-- @param exchange the prepared request
+-- @tparam function callback
+-- @tparam[opt] table group the batch it belongs to (see `sentry.scheduler`)
 function Driver:submit(exchange, callback, group)
   self.next_id = self.next_id + 1
   self.callbacks[self.next_id] = callback

@@ -32,6 +32,8 @@ function Scheduler.new(client, concurrency, on_done, contain)
 end
 
 --- Queues an exchange under an id the engine will report back.
+-- @param id
+-- @param exchange
 -- @tparam[opt] table group `{ limit = n, in_flight = 0 }` shared by exchanges
 --   that may have at most `limit` in flight together (one async batch)
 function Scheduler:add(id, exchange, group)
