@@ -13,14 +13,35 @@ function app.init()
 end
 
 -- A client per request; no `sleep` option, so the default one is on trial.
-local function new_client()
+local function new_client(transport)
   return assert(app.sentry.new {
     token = tokens.user_full,
     base_url = os.getenv("SENTRY_FAKE_URL"),
     org = "acme",
     config = false,
+    transport = transport,
+    timeout = transport and 5 or nil,
     log = function(level, message) ngx.log(ngx.WARN, level, ": ", message) end,
   })
+end
+
+--- init_by_lua of openresty_fork.conf: one client made in the master, with a
+-- kept-alive connection opened there (by libcurl: init has no cosockets), then
+-- inherited by every forked worker.
+function app.init_shared_client()
+  app.init()
+  app.shared = new_client("curl")
+  assert(app.shared:get("/fake/echo/master/"))
+end
+
+--- A request through the inherited client: does this worker get its own
+-- response? Each asks for a different delay, which the answer repeats; the
+-- delay keeps several workers' requests on the wire at once.
+function app.through_shared_client()
+  local ms = 20 + tonumber(ngx.var.arg_i)
+  local res, err = app.shared:get("/fake/slow/", { query = { ms = ms } })
+  ngx.say(cjson.encode { own = res ~= nil and res.body.slept_ms == ms, worker = ngx.worker.pid(),
+    error = err and tostring(err) })
 end
 
 local function now()
