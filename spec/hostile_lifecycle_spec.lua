@@ -116,6 +116,35 @@ describe_luv("async clients in a real process lifecycle", function()
     assert.matches("second 200", output)
   end)
 
+  it("an async client dropped while idle is collected: its connections close", function()
+    local output, status = run_child [[
+      local function descriptors()
+        local count = 0
+        for _ in io.popen("ls /proc/" .. require("sentry.core").getpid() .. "/fd"):lines() do count = count + 1 end
+        return count
+      end
+      local function use_and_drop()
+        local c = sentry.new { token = 'sntryu_' .. string.rep('b', 64), base_url = client.base_url,
+          config = false, env = function() end }
+        local done = false
+        c:request_async("GET", "/fake/echo/dropped/", nil, function() done = true end)
+        while not done do uv.run("once") end
+      end
+      use_and_drop() -- the loop's own descriptors exist from here on
+      collectgarbage(); collectgarbage()
+      uv.run("nowait")
+      local before = descriptors()
+      for _ = 1, 5 do use_and_drop() end
+      collectgarbage(); collectgarbage()
+      uv.run("nowait")
+      print("descriptors " .. before .. " -> " .. descriptors())
+    ]]
+    assert.are.equal(0, status, output)
+    local before, after = output:match("descriptors (%d+) %-> (%d+)")
+    assert(before, output)
+    assert.is_true(tonumber(after) <= tonumber(before), output)
+  end)
+
   it("hostile responses on async requests reach their callbacks", function()
     local output, status = run_child [[
       local seen = {}

@@ -20,6 +20,24 @@ local async = {}
 local Driver = {}
 Driver.__index = Driver
 
+-- The loop holds our handles, and their callbacks, until they are closed: they
+-- reach the driver through a weak table, so an idle client can be collected.
+-- A driver with requests pending is kept here, whatever the caller drops.
+local WEAK = { __mode = "v" }
+local busy_drivers = {} -- luacheck: ignore (only holds them)
+
+-- When a Lua state closes, finalizers run in the reverse order objects were
+-- marked for them: luv's handles (which luv then frees) before the client that
+-- made them. A sentinel marked after each of our handles finalizes before
+-- them, and so tells the client's finalizer the handles are gone. Replaced
+-- sentinels are collected along the way and say nothing.
+local state_closing = false
+local sentinel
+local function mark_sentinel()
+  local this = {}
+  sentinel = setmetatable(this, { __gc = function(self) if rawequal(self, sentinel) then state_closing = true end end })
+end
+
 local function default_loop()
   local vim = rawget(_G, "vim")
   if vim then return vim.uv or vim.loop end
@@ -59,6 +77,11 @@ function async.new(client, options)
   end, true)
   driver.curl_timer = loop.new_timer()
   driver.due_timer = loop.new_timer()
+  mark_sentinel()
+  local ref = setmetatable({ driver }, WEAK)
+  driver.on_timeout = function() if ref[1] then ref[1]:act(nil) end end
+  driver.on_due = function() if ref[1] then ref[1]:pump() end end
+  driver.on_ready = function(fd, err, ready) if ref[1] then ref[1]:act(fd, err and "e" or ready) end end
   return driver
 end
 
@@ -88,6 +111,7 @@ function Driver:flush()
       if not self.engine then break end
     end
   end
+  if next(self.callbacks) == nil then busy_drivers[self] = nil end
 end
 
 --- Queues an exchange; `callback(res, err)` runs when it is done.
@@ -97,6 +121,7 @@ end
 function Driver:submit(exchange, callback, group)
   self.next_id = self.next_id + 1
   self.callbacks[self.next_id] = callback
+  busy_drivers[self] = true
   self.scheduler:add(self.next_id, exchange, group)
   self:pump()
 end
@@ -113,8 +138,8 @@ function Driver:pump()
   if not self.engine then return end
   local next_due = self.scheduler:start_ready(self.engine)
   self:watch_sockets()
-  arm(self.curl_timer, self.engine:timeout(), function() self:act(nil) end)
-  arm(self.due_timer, next_due and math.max(next_due - core.now(), 0), function() self:pump() end)
+  arm(self.curl_timer, self.engine:timeout(), self.on_timeout)
+  arm(self.due_timer, next_due and math.max(next_due - core.now(), 0), self.on_due)
   self:flush()
 end
 
@@ -130,10 +155,10 @@ function Driver:watch_sockets()
       if not poll then
         poll = self.loop.new_poll(fd)
         self.polls[fd] = poll
+        mark_sentinel()
       end
-      poll:start(events, function(err, ready)
-        self:act(fd, err and "e" or ready)
-      end)
+      local on_ready = self.on_ready
+      poll:start(events, function(err, ready) on_ready(fd, err, ready) end)
     end
   end
 end
@@ -162,19 +187,22 @@ function Driver:act(fd, events)
 end
 
 --- Stops watching and frees the engine; pending callbacks never run.
--- @tparam[opt] boolean collected true from the client's finalizer: the loop's
---   handles are left to luv, which may have freed them already (a Lua state
---   closing finalizes them first), and libuv could not run their close anyway
+-- @tparam[opt] boolean collected true from the client's finalizer. The loop's
+--   handles are then only stopped: closing one needs the loop to run once more,
+--   and luv crashes when a Lua state closes with a handle half closed (luv
+--   closes them itself when the loop ends). While the Lua state closes they are
+--   left alone: luv has freed them already.
 function Driver:close(collected)
-  if not collected then
+  busy_drivers[self] = nil
+  if not (collected and state_closing) then
     for fd, poll in pairs(self.polls) do
       poll:stop()
-      poll:close()
+      if not collected then poll:close() end
       self.polls[fd] = nil
     end
     for _, timer in ipairs { self.curl_timer, self.due_timer } do
       timer:stop()
-      timer:close()
+      if not collected then timer:close() end
     end
   end
   if self.engine then self.engine:close() end
