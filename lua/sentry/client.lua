@@ -18,8 +18,6 @@ function Client:__tostring()
   return string.format("sentry.client(%s, token %s%s)", self.base_url, self._token_display, state)
 end
 
---- Closes the client's connection. Later calls raise "attempt to use a closed client".
--- Idempotent; also run by `__gc` and, on Lua 5.4, by `<close>`.
 local function release(self, collected)
   if self._async then self._async:close(collected) end
   if self._multi then self._multi:close() end
@@ -27,9 +25,11 @@ local function release(self, collected)
   self._handle, self._multi, self._async = nil, nil, nil
 end
 
+--- Closes the client's connection. Later calls raise "attempt to use a closed client".
+-- Idempotent; also run by `__gc` and, on Lua 5.4, by `<close>`.
 function Client:close() release(self, false) end
 Client.__close = Client.close
--- The event loop's handles are not ours to touch from a finalizer (see Driver:close).
+-- A finalizer must treat the event loop's handles with care (see Driver:close).
 function Client:__gc() release(self, true) end
 
 local function check_open(self)
