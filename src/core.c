@@ -36,6 +36,12 @@ static int core_sleep(lua_State *L) {
   return 0;
 }
 
+/* The process id: a client notices a fork by it (see sentry_forked). */
+static int core_getpid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
 static int core_getcwd(lua_State *L) {
   char path[PATH_MAX];
   if (getcwd(path, sizeof path) == NULL) {
@@ -274,6 +280,7 @@ static const luaL_Reg core_functions[] = {
     {"now", core_now},
     {"monotonic", core_monotonic},
     {"sleep", core_sleep},
+    {"getpid", core_getpid},
     {"getcwd", core_getcwd},
     {"stat_mode", core_stat_mode},
     {"read_config_file", core_read_config_file},

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ENGINE_METATABLE "sentry.core.engine"
 
@@ -21,6 +22,7 @@ typedef struct {
   sentry_transfer transfer;
   lua_Integer id;
   int busy;
+  int orphaned; /* in flight when the process forked: the parent's to finish */
 } slot;
 
 typedef struct {
@@ -30,6 +32,7 @@ typedef struct {
 
 typedef struct {
   CURLM *multi;
+  long pid; /* the process that made multi */
   sentry_settings *settings;
   slot **slots; /* individually allocated: libcurl keeps pointers into them */
   size_t slot_count;
@@ -71,8 +74,9 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
 
 static void engine_close(engine *e) {
   size_t i;
+  int forked = sentry_forked(e->pid); /* then the multi and its transfers are the parent's */
   for (i = 0; i < e->slot_count; i++) {
-    if (e->slots[i]->busy && e->multi != NULL) {
+    if (e->slots[i]->busy && !e->slots[i]->orphaned && e->multi != NULL && !forked) {
       curl_multi_remove_handle(e->multi, e->slots[i]->transfer.curl);
     }
     sentry_transfer_cleanup(&e->slots[i]->transfer);
@@ -82,7 +86,11 @@ static void engine_close(engine *e) {
   e->slots = NULL;
   e->slot_count = 0;
   e->in_flight = 0;
-  if (e->multi != NULL) curl_multi_cleanup(e->multi);
+  if (forked) {
+    sentry_forget(e->multi);
+  } else if (e->multi != NULL) {
+    curl_multi_cleanup(e->multi);
+  }
   e->multi = NULL;
   free(e->changes);
   e->changes = NULL;
@@ -96,9 +104,12 @@ static engine *check_engine(lua_State *L) {
   return luaL_checkudata(L, 1, ENGINE_METATABLE);
 }
 
+static void adopt_after_fork(lua_State *L, engine *e);
+
 static engine *check_open_engine(lua_State *L) {
   engine *e = check_engine(L);
   if (e->closed) luaL_error(L, "attempt to use a closed engine");
+  if (sentry_forked(e->pid)) adopt_after_fork(L, e);
   return e;
 }
 
@@ -117,6 +128,21 @@ static int engine_tostring(lua_State *L) {
   return 1;
 }
 
+static void new_multi(lua_State *L, engine *e) {
+  e->pid = (long)getpid();
+  e->multi = curl_multi_init();
+  if (e->multi == NULL) {
+    luaL_error(L, "libcurl could not create a multi handle");
+    return; /* not reached: luaL_error does not return */
+  }
+  if (e->socket_mode) {
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, (void *)e);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, (void *)e);
+  }
+}
+
 /* core.new_engine(handle, mode): mode "poll" (default) or "socket". */
 static int engine_new(lua_State *L) {
   sentry_settings *settings = sentry_client_settings(L, 1);
@@ -132,17 +158,24 @@ static int engine_new(lua_State *L) {
   luaL_setmetatable(L, ENGINE_METATABLE);
   e->settings = settings;
   sentry_settings_retain(settings);
-  e->multi = curl_multi_init();
-  if (e->multi == NULL) return luaL_error(L, "libcurl could not create a multi handle");
-  e->closed = 0;
   e->socket_mode = strcmp(mode, "socket") == 0;
-  if (e->socket_mode) {
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, (void *)e);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, (void *)e);
-  }
+  new_multi(L, e);
+  e->closed = 0;
   return 1;
+}
+
+/* After fork: the parent's multi is forgotten and the child's requests start
+ * afresh. What was in flight at the fork is the parent's: engine:completed()
+ * reports it to the child as a network error (so an idempotent request is
+ * retried on the child's own connection). */
+static void adopt_after_fork(lua_State *L, engine *e) {
+  size_t i;
+  sentry_forget(e->multi);
+  e->multi = NULL;
+  for (i = 0; i < e->slot_count; i++) e->slots[i]->orphaned = e->slots[i]->busy;
+  e->change_count = 0;
+  e->timeout_ms = -1;
+  new_multi(L, e);
 }
 
 static slot *free_slot(lua_State *L, engine *e) {
@@ -258,12 +291,34 @@ static int engine_timeout(lua_State *L) {
   return 1;
 }
 
+/* Appends the transfers the parent had in flight at the fork to the table on top. */
+static int push_orphans(lua_State *L, engine *e) {
+  size_t i;
+  int n = 0;
+  for (i = 0; i < e->slot_count; i++) {
+    slot *s = e->slots[i];
+    if (!s->orphaned) continue;
+    s->orphaned = s->busy = 0;
+    e->in_flight--;
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, s->id);
+    lua_setfield(L, -2, "id");
+    lua_pushliteral(L, "the process forked while this request was in flight; its connection stays with the parent");
+    lua_setfield(L, -2, "message");
+    lua_pushliteral(L, "network");
+    lua_setfield(L, -2, "code");
+    lua_rawseti(L, -2, ++n);
+  }
+  return n;
+}
+
 /* engine:completed() -> { {id=, res=} or {id=, message=, code=}, ... } */
 static int engine_completed(lua_State *L) {
   engine *e = check_open_engine(L);
   CURLMsg *msg;
   int left, n = 0;
   lua_newtable(L);
+  n = push_orphans(L, e);
   while ((msg = curl_multi_info_read(e->multi, &left)) != NULL) {
     slot *s = NULL;
     char *private_data = NULL;

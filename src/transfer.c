@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 #include "transfer.h"
 
 #include "headers.h"
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define KEEP_BUFFER_BYTES (256 * 1024) /* larger buffers are freed after each request */
 
@@ -76,6 +78,27 @@ static size_t on_header(char *data, size_t size, size_t count, void *userdata) {
   return take(t, &t->header_block, data, n, SENTRY_MAX_HEADER_BYTES, &t->headers_too_large);
 }
 
+/* --- processes --- */
+
+int sentry_forked(long pid) { return pid != (long)getpid(); }
+
+/* Forgotten objects stay reachable from here, so leak checkers in the child
+ * see them as kept, which they are. */
+static void **forgotten;
+static size_t forgotten_count, forgotten_cap;
+
+void sentry_forget(void *libcurl_object) {
+  if (libcurl_object == NULL) return;
+  if (forgotten_count == forgotten_cap) {
+    size_t cap = forgotten_cap ? forgotten_cap * 2 : 8;
+    void **grown = realloc(forgotten, cap * sizeof *grown);
+    if (grown == NULL) return; /* then it is merely leaked */
+    forgotten = grown;
+    forgotten_cap = cap;
+  }
+  forgotten[forgotten_count++] = libcurl_object;
+}
+
 /* --- settings --- */
 
 /* Seconds to libcurl's milliseconds: at least 1, since 0 means "no timeout"
@@ -139,7 +162,11 @@ void sentry_settings_retain(sentry_settings *settings) { settings->refs++; }
 
 void sentry_settings_release(sentry_settings *s) {
   if (s == NULL || --s->refs > 0) return;
-  if (s->share != NULL) curl_share_cleanup(s->share);
+  if (sentry_forked(s->pid)) {
+    sentry_forget(s->share);
+  } else if (s->share != NULL) {
+    curl_share_cleanup(s->share);
+  }
   wipe(s->authorization);
   wipe(s->proxy_password);
   free(s->authorization);
@@ -149,6 +176,20 @@ void sentry_settings_release(sentry_settings *s) {
   free(s->proxy_username);
   free(s->proxy_password);
   free(s);
+}
+
+/* One connection cache, DNS cache and TLS session cache. Single-threaded: no
+ * lock callbacks are needed. */
+static CURLSH *new_share(void) {
+  CURLSH *share = curl_share_init();
+  if (share == NULL) return NULL;
+  if (curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+      curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
+      curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK) {
+    curl_share_cleanup(share);
+    return NULL;
+  }
+  return share;
 }
 
 /* The fields are validated before anything is allocated, so a raise leaks nothing. */
@@ -181,12 +222,13 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   s = calloc(1, sizeof *s);
   if (s == NULL) return NULL;
   s->refs = 1;
+  s->pid = (long)getpid();
   s->insecure = ok;
   s->connect_timeout_ms = to_ms(connect_timeout);
   s->max_body_bytes = max_body >= (double)SIZE_MAX ? SIZE_MAX : (size_t)max_body;
   line_len = sizeof prefix - 1 + token_len;
   s->authorization = malloc(line_len + 1);
-  s->share = curl_share_init();
+  s->share = new_share();
   ok = s->authorization != NULL && s->share != NULL;
   if (ok) {
     memcpy(s->authorization, prefix, sizeof prefix - 1);
@@ -200,10 +242,6 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
     ok = (!user_agent || s->user_agent) && (!ca_file || s->ca_file) && (!proxy || s->proxy) &&
          (!proxy_username || s->proxy_username) && (!proxy_password || s->proxy_password);
   }
-  /* Single-threaded: no lock callbacks are needed for the share. */
-  if (ok) ok = curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK &&
-               curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK &&
-               curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) == CURLSHE_OK;
   if (!ok) {
     sentry_settings_release(s);
     return NULL;
@@ -219,9 +257,23 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
       luaL_error(L, "libcurl refused option %s", #option);                        \
   } while (0)
 
-void sentry_transfer_init(lua_State *L, sentry_transfer *t, sentry_settings *s) {
-  t->settings = s;
-  sentry_settings_retain(s);
+/* In a child process, the first handle made or renewed gives the client a
+ * connection cache of its own; the parent's is forgotten. */
+static void own_share(lua_State *L, sentry_settings *s) {
+  CURLSH *share;
+  if (!sentry_forked(s->pid)) return;
+  share = new_share();
+  if (share == NULL) luaL_error(L, "libcurl could not create a connection cache");
+  sentry_forget(s->share);
+  s->share = share;
+  s->pid = (long)getpid();
+}
+
+/* Makes the easy handle with the client's settings. */
+static void new_easy(lua_State *L, sentry_transfer *t) {
+  sentry_settings *s = t->settings;
+  own_share(L, s);
+  t->pid = (long)getpid();
   t->curl = curl_easy_init();
   if (t->curl == NULL) {
     luaL_error(L, "libcurl could not create a handle");
@@ -256,8 +308,25 @@ void sentry_transfer_init(lua_State *L, sentry_transfer *t, sentry_settings *s) 
   }
 }
 
+void sentry_transfer_init(lua_State *L, sentry_transfer *t, sentry_settings *s) {
+  t->settings = s;
+  sentry_settings_retain(s);
+  new_easy(L, t);
+}
+
+/* In a child process: an easy handle of its own, the parent's forgotten. */
+static void adopt_after_fork(lua_State *L, sentry_transfer *t) {
+  sentry_forget(t->curl);
+  t->curl = NULL;
+  new_easy(L, t);
+}
+
 void sentry_transfer_cleanup(sentry_transfer *t) {
-  if (t->curl != NULL) curl_easy_cleanup(t->curl);
+  if (sentry_forked(t->pid)) {
+    sentry_forget(t->curl);
+  } else if (t->curl != NULL) {
+    curl_easy_cleanup(t->curl);
+  }
   t->curl = NULL;
   curl_slist_free_all(t->request_headers);
   t->request_headers = NULL;
@@ -357,6 +426,7 @@ void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
   check_method(L, index, method, method_len);
   check_url(L, url, url_len);
   if (!(timeout > 0)) luaL_argerror(L, index + 4, "timeout must be positive");
+  if (sentry_forked(t->pid)) adopt_after_fork(L, t);
   build_request_headers(L, t, index + 2);
 
   SET(CURLOPT_URL, url);

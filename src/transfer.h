@@ -25,6 +25,7 @@ typedef struct {
  * the client and each of its engines hold one reference. */
 typedef struct {
   int refs;
+  long pid;             /* the process the share belongs to (see sentry_forked) */
   CURLSH *share;        /* one connection cache, DNS cache and TLS sessions per client */
   char *authorization;  /* the bearer header line; wiped when freed */
   char *user_agent, *ca_file, *proxy, *proxy_username, *proxy_password;
@@ -35,6 +36,7 @@ typedef struct {
 
 typedef struct {
   CURL *curl;
+  long pid;                           /* the process that made curl */
   sentry_settings *settings;
   struct curl_slist *request_headers; /* owned here: libcurl borrows it during the transfer */
   sentry_buffer body;
@@ -43,6 +45,13 @@ typedef struct {
   int headers_complete; /* the final header section ended with its blank line */
   char error[CURL_ERROR_SIZE];
 } sentry_transfer;
+
+/* After fork, a child must not use its parent's connections (both would read
+ * each other's responses) nor close them (libcurl's cleanup may send a TLS
+ * close_notify on the parent's socket). libcurl objects made by another
+ * process are "forgotten" instead: kept, never used again, never cleaned up. */
+int sentry_forked(long pid);
+void sentry_forget(void *libcurl_object);
 
 /* Reads the options table at `index` into new settings (raises on bad values). */
 sentry_settings *sentry_settings_new(lua_State *L, int index);

@@ -12,11 +12,31 @@
 local core = require "sentry.core_loader"
 local batch = require "sentry.batch"
 local Scheduler = require "sentry.scheduler"
+local errors = require "sentry.errors"
+local token = require "sentry.token"
 
 local async = {}
 
 local Driver = {}
 Driver.__index = Driver
+
+-- The loop holds our handles, and their callbacks, until they are closed: they
+-- reach the driver through a weak table, so an idle client can be collected.
+-- A driver with requests pending is kept here, whatever the caller drops.
+local WEAK = { __mode = "v" }
+local busy_drivers = {} -- luacheck: ignore (only holds them)
+
+-- When a Lua state closes, finalizers run in the reverse order objects were
+-- marked for them: luv's handles (which luv then frees) before the client that
+-- made them. A sentinel marked after each of our handles finalizes before
+-- them, and so tells the client's finalizer the handles are gone. Replaced
+-- sentinels are collected along the way and say nothing.
+local state_closing = false
+local sentinel
+local function mark_sentinel()
+  local this = {}
+  sentinel = setmetatable(this, { __gc = function(self) if rawequal(self, sentinel) then state_closing = true end end })
+end
 
 local function default_loop()
   local vim = rawget(_G, "vim")
@@ -49,27 +69,60 @@ function async.new(client, options)
     engine = core.new_engine(client._handle, "socket"),
     polls = {},
     callbacks = {},
+    ready = {},         -- finished requests whose callbacks have yet to run
     next_id = 0,
   }, Driver)
   driver.scheduler = Scheduler.new(client, options.concurrency or 10, function(id, res, err)
     driver:deliver(id, res, err)
-  end)
+  end, true)
   driver.curl_timer = loop.new_timer()
   driver.due_timer = loop.new_timer()
+  mark_sentinel()
+  local ref = setmetatable({ driver }, WEAK)
+  driver.on_timeout = function() if ref[1] then ref[1]:act(nil) end end
+  driver.on_due = function() if ref[1] then ref[1]:pump() end end
+  driver.on_ready = function(fd, err, ready) if ref[1] then ref[1]:act(fd, err and "e" or ready) end end
   return driver
 end
 
+--- Queues a finished request's callback; they run once the engine's work is
+-- done (`flush`), so a callback may start requests or close the client.
 function Driver:deliver(id, res, err)
   local callback = self.callbacks[id]
   self.callbacks[id] = nil
-  self.schedule(function() callback(res, err) end)
+  if callback then self.ready[#self.ready + 1] = { callback, res, err } end
+end
+
+-- Runs a callback; what it raises goes to the client's log, never to the loop
+-- (luv ends the process on an error it catches).
+local function run_callback(log, callback, res, err)
+  local ok, problem = xpcall(function() callback(res, err) end, debug.traceback)
+  if not ok then log("error", "an async callback raised: " .. token.scrub(tostring(problem))) end
+end
+
+--- Runs the callbacks of finished requests (none once the driver is closed).
+function Driver:flush()
+  while self.engine and #self.ready > 0 do
+    local ready = self.ready
+    self.ready = {}
+    local log = self.client._log
+    for _, done in ipairs(ready) do
+      self.schedule(function() run_callback(log, done[1], done[2], done[3]) end)
+      if not self.engine then break end
+    end
+  end
+  if next(self.callbacks) == nil then busy_drivers[self] = nil end
 end
 
 --- Queues an exchange; `callback(res, err)` runs when it is done.
-function Driver:submit(exchange, callback)
+-- @param exchange the prepared request
+-- @tparam function callback
+-- @tparam[opt] table group the batch it belongs to (see `sentry.scheduler`)
+function Driver:submit(exchange, callback, group)
   self.next_id = self.next_id + 1
   self.callbacks[self.next_id] = callback
-  self.scheduler:add(self.next_id, exchange)
+  busy_drivers[self] = true
+  self.scheduler:add(self.next_id, exchange, group)
   self:pump()
 end
 
@@ -80,12 +133,14 @@ local function arm(timer, seconds, action)
   if seconds then timer:start(math.max(math.floor(seconds * 1000 + 0.5), 1), 0, action) end
 end
 
---- Starts what may start, then tells the loop what to watch.
+--- Starts what may start, tells the loop what to watch, then runs callbacks.
 function Driver:pump()
+  if not self.engine then return end
   local next_due = self.scheduler:start_ready(self.engine)
   self:watch_sockets()
-  arm(self.curl_timer, self.engine:timeout(), function() self:act(nil) end)
-  arm(self.due_timer, next_due and math.max(next_due - core.now(), 0), function() self:pump() end)
+  arm(self.curl_timer, self.engine:timeout(), self.on_timeout)
+  arm(self.due_timer, next_due and math.max(next_due - core.now(), 0), self.on_due)
+  self:flush()
 end
 
 function Driver:watch_sockets()
@@ -100,35 +155,59 @@ function Driver:watch_sockets()
       if not poll then
         poll = self.loop.new_poll(fd)
         self.polls[fd] = poll
+        mark_sentinel()
       end
-      poll:start(events, function(err, ready)
-        self:act(fd, err and "e" or ready)
-      end)
+      local on_ready = self.on_ready
+      poll:start(events, function(err, ready) on_ready(fd, err, ready) end)
     end
   end
 end
 
---- A socket is ready (or, with fd nil, libcurl's timer fired).
-function Driver:act(fd, events)
-  if self.engine == nil then return end
+local function act(self, fd, events)
   self.engine:socket_action(fd, events)
   for _, completion in ipairs(self.engine:completed()) do self.scheduler:complete(completion) end
   self:pump()
 end
 
+--- A socket is ready (or, with fd nil, libcurl's timer fired). If libcurl or
+-- libuv fails here, every pending request ends with that error and the driver
+-- starts over with a new engine: the loop itself never sees it.
+function Driver:act(fd, events)
+  if not self.engine then return end
+  local ok, problem = pcall(act, self, fd, events)
+  if ok or not self.engine then return end
+  local err = errors.new { kind = "lua_error", detail = "the event-loop driver failed: " .. tostring(problem) }
+  for id in pairs(self.callbacks) do self:deliver(id, nil, err) end
+  for _, poll in pairs(self.polls) do poll:stop() end
+  self.engine:close()
+  self.engine = core.new_engine(self.client._handle, "socket")
+  local old = self.scheduler
+  self.scheduler = Scheduler.new(self.client, old.concurrency, old.on_done, true)
+  self:flush()
+end
+
 --- Stops watching and frees the engine; pending callbacks never run.
-function Driver:close()
-  for fd, poll in pairs(self.polls) do
-    poll:stop()
-    poll:close()
-    self.polls[fd] = nil
-  end
-  for _, timer in ipairs { self.curl_timer, self.due_timer } do
-    timer:stop()
-    timer:close()
+-- @tparam[opt] boolean collected true from the client's finalizer. The loop's
+--   handles are then only stopped: closing one needs the loop to run once more,
+--   and luv crashes when a Lua state closes with a handle half closed (luv
+--   closes them itself when the loop ends). While the Lua state closes they are
+--   left alone: luv has freed them already.
+function Driver:close(collected)
+  busy_drivers[self] = nil
+  if not (collected and state_closing) then
+    for fd, poll in pairs(self.polls) do
+      poll:stop()
+      if not collected then poll:close() end
+      self.polls[fd] = nil
+    end
+    for _, timer in ipairs { self.curl_timer, self.due_timer } do
+      timer:stop()
+      if not collected then timer:close() end
+    end
   end
   if self.engine then self.engine:close() end
   self.engine = nil
+  self.ready, self.callbacks = {}, {}
 end
 
 --- `client:request_async(method, path, opts, callback)`: like `request`, but
@@ -149,7 +228,8 @@ end
 function async.batch(client, requests, opts, callback)
   if type(callback) ~= "function" then error("bad argument #3 to 'batch_async' (a callback expected)", 3) end
   local driver = client:async()
-  driver.scheduler.concurrency = batch.check_options(opts)
+  -- this batch's own limit: the driver's other requests keep theirs
+  local group = { limit = batch.check_options(opts), in_flight = 0 }
   local results, pending = {}, #requests
   if pending == 0 then
     driver.schedule(function() callback(results) end)
@@ -164,7 +244,7 @@ function async.batch(client, requests, opts, callback)
     local method, path, request_opts = batch.normalize(request, index)
     local exchange, err = client:_prepare(method, path, request_opts, 5)
     if exchange then
-      driver:submit(exchange, function(res, request_err) done(index, res, request_err) end)
+      driver:submit(exchange, function(res, request_err) done(index, res, request_err) end, group)
     else
       driver.schedule(function() done(index, nil, err) end)
     end

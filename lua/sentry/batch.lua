@@ -71,6 +71,7 @@ function batch.run(client, requests, opts)
       client._sleep(math.max(next_due - core.now(), 0))
     end
   end
+  client:_engine_done(engine)
   return results
 end
 

@@ -18,16 +18,19 @@ function Client:__tostring()
   return string.format("sentry.client(%s, token %s%s)", self.base_url, self._token_display, state)
 end
 
---- Closes the client's connection. Later calls raise "attempt to use a closed client".
--- Idempotent; also run by `__gc` and, on Lua 5.4, by `<close>`.
-function Client:close()
-  if self._async then self._async:close() end
+local function release(self, collected)
+  if self._async then self._async:close(collected) end
   if self._multi then self._multi:close() end
   if self._handle then self._handle:close() end
   self._handle, self._multi, self._async = nil, nil, nil
 end
+
+--- Closes the client's connection. Later calls raise "attempt to use a closed client".
+-- Idempotent; also run by `__gc` and, on Lua 5.4, by `<close>`.
+function Client:close() release(self, false) end
 Client.__close = Client.close
-Client.__gc = Client.close
+-- A finalizer must treat the event loop's handles with care (see Driver:close).
+function Client:__gc() release(self, true) end
 
 local function check_open(self)
   if getmetatable(self) ~= Client then error("bad self: expected a sentry client (use client:method())", 3) end
@@ -295,13 +298,28 @@ function Client:_transport()
   return self._handle
 end
 
--- The engine for batches: nginx light threads when requests go over
--- cosockets, else the client's libcurl multi engine, made on first use.
+--- An engine for one batch, its own until `_engine_done`: nginx light
+-- threads when requests go over cosockets, else a libcurl multi engine (the
+-- idle one a finished batch left, or a new one). Connections are shared all the
+-- same; transfers and their results are not, so a batch run from a hook, or
+-- one after a batch that raised, gets only its own.
 function Client:_engine()
   local transport = self:_transport()
   if transport ~= self._handle then return require("sentry.cosocket").engine(transport) end
-  if not self._multi then self._multi = core.new_engine(self._handle, "poll") end
-  return self._multi
+  local idle = self._multi
+  self._multi = nil
+  return idle or core.new_engine(self._handle, "poll")
+end
+
+--- Takes back a finished batch's engine (a batch that raised never returns
+-- its own: the collector closes it, with whatever it had in flight).
+function Client:_engine_done(engine)
+  if type(engine) ~= "userdata" then return end -- light threads end with their batch
+  if self._multi == nil and self._handle and engine:in_flight() == 0 then
+    self._multi = engine
+  else
+    engine:close()
+  end
 end
 
 --- The client's event-loop driver (see `sentry.async`), made on first use.

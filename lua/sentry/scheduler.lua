@@ -6,6 +6,7 @@
 -- Waits (rate-limit pauses, retries) delay only their own exchange.
 -- @module sentry.scheduler
 local core = require "sentry.core_loader"
+local errors = require "sentry.errors"
 
 local Scheduler = {}
 Scheduler.__index = Scheduler
@@ -13,13 +14,17 @@ Scheduler.__index = Scheduler
 --- @param client the client whose exchanges these are
 -- @tparam number concurrency the most requests in flight at once
 -- @tparam function on_done `function(id, res, err)` for each finished exchange
-function Scheduler.new(client, concurrency, on_done)
+-- @tparam[opt] boolean contain when true, an error raised while handling one
+--   exchange (a hook, a request the transport refuses) ends that exchange with
+--   a "lua_error" err instead of propagating: an event loop must never see it
+function Scheduler.new(client, concurrency, on_done, contain)
   return setmetatable({
     client = client,
     concurrency = concurrency,
     on_done = on_done,
-    waiting = {},       -- { id, exchange, ready_at } in arrival order
-    running = {},       -- id -> { exchange }
+    contain = contain,
+    waiting = {},       -- { id, exchange, ready_at, group } in arrival order
+    running = {},       -- id -> its waiting entry
     in_flight = 0,
     per_key = {},       -- endpoint key -> requests in flight
     caps = {},          -- endpoint key -> most in flight the server allows us
@@ -27,8 +32,22 @@ function Scheduler.new(client, concurrency, on_done)
 end
 
 --- Queues an exchange under an id the engine will report back.
-function Scheduler:add(id, exchange)
-  self.waiting[#self.waiting + 1] = { id = id, exchange = exchange, ready_at = 0 }
+-- @param id
+-- @param exchange
+-- @tparam[opt] table group `{ limit = n, in_flight = 0 }` shared by exchanges
+--   that may have at most `limit` in flight together (one async batch)
+function Scheduler:add(id, exchange, group)
+  self.waiting[#self.waiting + 1] = { id = id, exchange = exchange, ready_at = 0, group = group }
+end
+
+-- Runs `step(self, ...)`; with `contain`, what it raises ends exchange `id` instead.
+local function guarded(self, id, exchange, step, ...)
+  if not self.contain then return step(self, ...) end
+  local ok, problem = pcall(step, self, ...)
+  if ok then return problem end
+  self.on_done(id, nil, errors.new { kind = "lua_error", method = exchange.method, url = exchange.target,
+    detail = "raised while handling this request (a hook, or the request itself): " .. tostring(problem) })
+  return "finished"
 end
 
 --- Nothing queued and nothing in flight?
@@ -45,6 +64,29 @@ function Scheduler:endpoint_allows(key)
   return (self.per_key[key] or 0) < cap
 end
 
+-- Starts or delays one due, allowed entry; "finished" when it will not wait any more.
+local function try_start(self, entry, engine, now)
+  local exchange = entry.exchange
+  local key = exchange.key
+  local pause, err = exchange:pause(self.per_key[key] or 0)
+  if not pause then
+    self.on_done(entry.id, nil, err)
+    return "finished"
+  elseif pause > 0 then
+    entry.ready_at = now + pause
+  elseif pause < 0 then
+    entry.ready_at = now -- a response in flight will tell what the new window allows
+  else
+    exchange:begin()
+    engine:start(entry.id, exchange.method, exchange.target, exchange.headers, exchange.body, exchange.timeout)
+    self.running[entry.id] = entry
+    self.in_flight = self.in_flight + 1
+    self.per_key[key] = (self.per_key[key] or 0) + 1
+    if entry.group then entry.group.in_flight = entry.group.in_flight + 1 end
+    return "finished"
+  end
+end
+
 --- Starts every waiting exchange that is due and allowed.
 -- @param engine has `start(id, method, url, headers, body, timeout)`
 -- @treturn ?number the earliest time (core.now) a waiting exchange becomes due, if any
@@ -52,34 +94,20 @@ function Scheduler:start_ready(engine)
   local now = core.now()
   local next_due
   local still_waiting = {}
-  for _, entry in ipairs(self.waiting) do
-    local exchange = entry.exchange
-    local key = exchange.key
+  local waiting = self.waiting
+  self.waiting = still_waiting -- exchanges added meanwhile (from a hook) queue here
+  for _, entry in ipairs(waiting) do
+    local group = entry.group
     local started = false
-    if entry.ready_at <= now and self.in_flight < self.concurrency and self:endpoint_allows(key) then
-      local pause, err = exchange:pause(self.per_key[key] or 0)
-      if not pause then
-        self.on_done(entry.id, nil, err)
-        started = true -- finished, not waiting
-      elseif pause > 0 then
-        entry.ready_at = now + pause
-      elseif pause < 0 then
-        entry.ready_at = now -- a response in flight will tell what the new window allows
-      else
-        exchange:begin()
-        engine:start(entry.id, exchange.method, exchange.target, exchange.headers, exchange.body, exchange.timeout)
-        self.running[entry.id] = exchange
-        self.in_flight = self.in_flight + 1
-        self.per_key[key] = (self.per_key[key] or 0) + 1
-        started = true
-      end
+    if entry.ready_at <= now and self.in_flight < self.concurrency and self:endpoint_allows(entry.exchange.key)
+        and (not group or group.in_flight < group.limit) then
+      started = guarded(self, entry.id, entry.exchange, try_start, entry, engine, now) == "finished"
     end
     if not started then
       still_waiting[#still_waiting + 1] = entry
       if entry.ready_at > now and (not next_due or entry.ready_at < next_due) then next_due = entry.ready_at end
     end
   end
-  self.waiting = still_waiting
   return next_due
 end
 
@@ -93,22 +121,28 @@ function Scheduler:learn(key, rate_limit, ours)
   self.caps[key] = math.max(cap, 1)
 end
 
+local function settle(self, entry, completion)
+  local action, wait_or_res, err = entry.exchange:settle(completion.res, completion.message, completion.code)
+  if action == "retry" then
+    entry.ready_at = core.now() + wait_or_res
+    self.waiting[#self.waiting + 1] = entry
+  else
+    self.on_done(entry.id, wait_or_res, err)
+  end
+end
+
 --- Takes one completion from the engine: `{ id, res }` or `{ id, message, code }`.
 function Scheduler:complete(completion)
   local id = completion.id
-  local exchange = self.running[id]
+  local entry = self.running[id]
   self.running[id] = nil
-  local key = exchange.key
+  local key = entry.exchange.key
   local ours = self.per_key[key]
   self.in_flight = self.in_flight - 1
   self.per_key[key] = ours - 1
+  if entry.group then entry.group.in_flight = entry.group.in_flight - 1 end
   if completion.res then self:learn(key, completion.res.rate_limit, ours) end
-  local action, wait_or_res, err = exchange:settle(completion.res, completion.message, completion.code)
-  if action == "retry" then
-    self.waiting[#self.waiting + 1] = { id = id, exchange = exchange, ready_at = core.now() + wait_or_res }
-  else
-    self.on_done(id, wait_or_res, err)
-  end
+  guarded(self, id, entry.exchange, settle, entry, completion)
 end
 
 return Scheduler

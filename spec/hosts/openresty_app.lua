@@ -25,6 +25,25 @@ local function new_client(overrides)
   return assert(app.sentry.new(opts))
 end
 
+--- init_by_lua of openresty_fork.conf: one client made in the master, with a
+-- kept-alive connection opened there (by libcurl: init has no cosockets), then
+-- inherited by every forked worker.
+function app.init_shared_client()
+  app.init()
+  app.shared = new_client { transport = "curl", timeout = 5 }
+  assert(app.shared:get("/fake/echo/master/"))
+end
+
+--- A request through the inherited client: does this worker get its own
+-- response? Each asks for a different delay, which the answer repeats; the
+-- delay keeps several workers' requests on the wire at once.
+function app.through_shared_client()
+  local ms = 20 + tonumber(ngx.var.arg_i)
+  local res, err = app.shared:get("/fake/slow/", { query = { ms = ms } })
+  ngx.say(cjson.encode { own = res ~= nil and res.body.slept_ms == ms, worker = ngx.worker.pid(),
+    error = err and tostring(err) })
+end
+
 local function now()
   ngx.update_time()
   return ngx.now()
