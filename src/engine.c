@@ -291,6 +291,26 @@ static int engine_timeout(lua_State *L) {
   return 1;
 }
 
+/* engine:cancel(id) -> true when that transfer was in flight: it is taken off
+ * the multi handle (libcurl closes its connection) and never reported. */
+static int engine_cancel(lua_State *L) {
+  engine *e = check_open_engine(L);
+  lua_Integer id = luaL_checkinteger(L, 2);
+  size_t i;
+  for (i = 0; i < e->slot_count; i++) {
+    slot *s = e->slots[i];
+    if (s->busy && !s->orphaned && s->id == id) {
+      curl_multi_remove_handle(e->multi, s->transfer.curl);
+      s->busy = 0;
+      e->in_flight--;
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+  }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
 /* Appends the transfers the parent had in flight at the fork to the table on top. */
 static int push_orphans(lua_State *L, engine *e) {
   size_t i;
@@ -361,6 +381,7 @@ static const luaL_Reg engine_methods[] = {
     {"sockets", engine_sockets},
     {"timeout", engine_timeout},
     {"completed", engine_completed},
+    {"cancel", engine_cancel},
     {"in_flight", engine_in_flight},
     {"close", engine_close_method},
     {NULL, NULL}};

@@ -118,12 +118,46 @@ end
 -- @param exchange the prepared request
 -- @tparam function callback
 -- @tparam[opt] table group the batch it belongs to (see `sentry.scheduler`)
+-- @return the request's id in this driver
 function Driver:submit(exchange, callback, group)
   self.next_id = self.next_id + 1
-  self.callbacks[self.next_id] = callback
+  local id = self.next_id
+  self.callbacks[id] = callback
   busy_drivers[self] = true
-  self.scheduler:add(self.next_id, exchange, group)
+  self.scheduler:add(id, exchange, group)
   self:pump()
+  return id
+end
+
+--- Stops request `id`, waiting or in flight (its transfer is taken off the
+-- connection, which libcurl then closes); its callback runs once, with an
+-- error of kind "cancelled".
+-- @treturn boolean false when it had finished already (its callback ran or is due)
+function Driver:cancel(id)
+  if not self.engine or not self.callbacks[id] then return false end
+  if not self.scheduler:cancel(id, self.engine) then return false end
+  self:deliver(id, nil, errors.new { kind = "cancelled", detail = "cancelled before it finished" })
+  self:pump()
+  return true
+end
+
+--- What `request_async` and `batch_async` return: `handle:cancel()`.
+local Pending = {}
+Pending.__index = Pending
+
+--- Cancels what is still pending; the callbacks of cancelled requests get an
+-- error of kind "cancelled".
+-- @treturn boolean whether anything was still pending
+function Pending:cancel()
+  local any = false
+  for _, id in ipairs(self.ids) do
+    if self.driver:cancel(id) then any = true end
+  end
+  return any
+end
+
+local function pending(driver, ids)
+  return setmetatable({ driver = driver, ids = ids }, Pending)
 end
 
 -- At least 1 ms: libuv runs a timer re-armed to 0 ms from a timer callback
@@ -218,9 +252,9 @@ function async.request(client, method, path, opts, callback)
   local driver = client:async()
   if not exchange then
     driver.schedule(function() callback(nil, err) end)
-    return
+    return pending(driver, {})
   end
-  driver:submit(exchange, callback)
+  return pending(driver, { driver:submit(exchange, callback) })
 end
 
 --- `client:batch_async(requests, opts, callback)`: like `batch`, but returns at
@@ -230,25 +264,27 @@ function async.batch(client, requests, opts, callback)
   local driver = client:async()
   -- this batch's own limit: the driver's other requests keep theirs
   local group = { limit = batch.check_options(opts), in_flight = 0 }
-  local results, pending = {}, #requests
-  if pending == 0 then
+  local results, left = {}, #requests
+  local ids = {}
+  if left == 0 then
     driver.schedule(function() callback(results) end)
-    return
+    return pending(driver, ids)
   end
   local function done(index, res, err)
     results[index] = { res = res, err = err }
-    pending = pending - 1
-    if pending == 0 then callback(results) end
+    left = left - 1
+    if left == 0 then callback(results) end
   end
   for index, request in ipairs(requests) do
     local method, path, request_opts = batch.normalize(request, index)
     local exchange, err = client:_prepare(method, path, request_opts, 5)
     if exchange then
-      driver:submit(exchange, function(res, request_err) done(index, res, request_err) end, group)
+      ids[#ids + 1] = driver:submit(exchange, function(res, request_err) done(index, res, request_err) end, group)
     else
       driver.schedule(function() done(index, nil, err) end)
     end
   end
+  return pending(driver, ids)
 end
 
 return async

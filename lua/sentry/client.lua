@@ -333,6 +333,9 @@ end
 
 --- Starts a request without waiting; `callback(res, err)` runs when it is done
 -- (in Neovim through `vim.schedule`). Needs an event loop: see `sentry.async`.
+-- @return a handle: `handle:cancel()` stops the request if it is still
+--   pending (its transfer too); the callback then runs once, with an error of
+--   kind "cancelled". It returns false when the request had finished.
 function Client:request_async(method, path, opts, callback)
   check_open(self)
   return require("sentry.async").request(self, method, path, opts, callback)
@@ -340,6 +343,8 @@ end
 
 --- Starts a batch without waiting; `callback(results)` gets one `{ res, err }`
 -- per request, in input order.
+-- @return a handle: `handle:cancel()` stops the batch's pending requests
+--   (their results get an error of kind "cancelled"); the callback still runs once.
 function Client:batch_async(requests, opts, callback)
   check_open(self)
   return require("sentry.async").batch(self, requests, opts, callback)

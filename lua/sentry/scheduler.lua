@@ -131,6 +131,27 @@ local function settle(self, entry, completion)
   end
 end
 
+--- Drops exchange `id`, waiting or in flight (then the engine stops its
+-- transfer); `on_done` is not called for it.
+-- @treturn boolean whether it was still there to drop
+function Scheduler:cancel(id, engine)
+  for index, entry in ipairs(self.waiting) do
+    if entry.id == id then
+      table.remove(self.waiting, index)
+      return true
+    end
+  end
+  local entry = self.running[id]
+  if not entry then return false end
+  engine:cancel(id)
+  self.running[id] = nil
+  local key = entry.exchange.key
+  self.in_flight = self.in_flight - 1
+  self.per_key[key] = self.per_key[key] - 1
+  if entry.group then entry.group.in_flight = entry.group.in_flight - 1 end
+  return true
+end
+
 --- Takes one completion from the engine: `{ id, res }` or `{ id, message, code }`.
 function Scheduler:complete(completion)
   local id = completion.id
