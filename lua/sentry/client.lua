@@ -298,7 +298,7 @@ function Client:_transport()
   return self._handle
 end
 
---- An engine for one batch, its own until `_engine_done`: nginx light
+-- An engine for one batch, its own until `_engine_done`: nginx light
 -- threads when requests go over cosockets, else a libcurl multi engine (the
 -- idle one a finished batch left, or a new one). Connections are shared all the
 -- same; transfers and their results are not, so a batch run from a hook, or
@@ -311,7 +311,7 @@ function Client:_engine()
   return idle or core.new_engine(self._handle, "poll")
 end
 
---- Takes back a finished batch's engine (a batch that raised never returns
+-- Takes back a finished batch's engine (a batch that raised never returns
 -- its own: the collector closes it, with whatever it had in flight).
 function Client:_engine_done(engine)
   if type(engine) ~= "userdata" then return end -- light threads end with their batch
