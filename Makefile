@@ -28,7 +28,7 @@ SCM_ROCKSPEC = sentry-api-scm-1.rockspec
 
 SOURCES = $(wildcard src/*.c)
 SHELL_SCRIPTS = $(filter-out %.lua %.conf,$(wildcard spec/hosts/*)) spec/support/fake-sentry \
-  $(wildcard tools/run-tests tools/install-deps tools/demo tools/asan bench/run fuzz/run)
+  $(wildcard tools/run-tests tools/tap.sh tools/install-deps tools/demo tools/asan bench/run fuzz/run)
 HEADERS = $(wildcard src/*.h)
 BUILD ?= build/$(LUA)
 CORE = $(BUILD)/sentry/core.so

@@ -1,10 +1,12 @@
 # shellcheck shell=sh
-# Shared by the host suites (sourced, not run): counting checks, a scratch
+# Shared by the host suites (sourced, not run): TAP output, a scratch
 # directory, and a fake Sentry to talk to. A suite sources this file, makes its
-# checks with pass/fail, and ends with `finish`, which prints the line
-# tools/run-tests adds up ("N passed, N failed") and sets the exit status.
+# checks with pass/fail, and ends with `finish`, which prints the TAP plan and
+# sets the exit status. tools/run-tests runs each suite with prove.
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tools/tap.sh
+. "$root/tools/tap.sh"
 passed=0
 failed=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/sentry-host-XXXXXX")
@@ -15,11 +17,33 @@ pass() {
   echo "ok - $1"
 }
 
-# fail DESCRIPTION [DETAILS]: DETAILS (e.g. captured output) is shown indented.
+# fail DESCRIPTION [DETAILS]: DETAILS (e.g. captured output) follow as TAP comments.
 fail() {
   failed=$((failed + 1))
-  echo "FAILED - $1"
-  if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/    /'; fi
+  echo "not ok - $1"
+  if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/#   /'; fi
+}
+
+# fold TEXT: passes on the result lines an inner run printed ("ok ...", "not
+# ok ...", or "FAILED - ..." from the tools that predate TAP), unnumbered so
+# they continue ours, and counts them; every other line becomes a comment.
+fold() {
+  printf '%s\n' "$1" | sed -e 's/^FAILED - /not ok - /' -e 's/^\(not \)\{0,1\}ok [0-9][0-9]*/\1ok/' \
+    -e '/^\(not \)\{0,1\}ok\b/b' -e '/^1\.\.[0-9]/d' -e '/^#/b' -e 's/^/# /'
+  passed=$((passed + $(printf '%s\n' "$1" | grep -c '^ok\b')))
+  failed=$((failed + $(printf '%s\n' "$1" | grep -c -E '^(not ok\b|FAILED - )')))
+}
+
+# fold_command COMMAND...: runs a tool that prints result lines and folds
+# them in; a non-zero exit without a failing line is a failure too.
+fold_command() {
+  fold_output=$("$@" 2>&1)
+  fold_status=$?
+  fold_failed_before=$failed
+  fold "$fold_output"
+  if [ "$fold_status" -ne 0 ] && [ "$failed" -eq "$fold_failed_before" ]; then
+    fail "$1 ran to the end (it exited with $fold_status)"
+  fi
 }
 
 # A suite may define suite_cleanup (stop its own servers); it runs first.
@@ -33,9 +57,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# Prints the summary line; the suite's exit status follows the failures.
+# Prints the TAP plan (and a count for people); the exit status follows the failures.
 finish() {
-  echo "$passed passed, $failed failed"
+  echo "1..$((passed + failed))"
+  echo "# $passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
 

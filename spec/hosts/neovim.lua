@@ -1,6 +1,6 @@
 -- Run by spec/hosts/neovim inside `nvim --headless --clean -u NONE` with the
--- repository on the runtimepath. Prints one line per check and, last,
--- "N passed, N failed"; quits Neovim with a non-zero status on failure.
+-- repository on the runtimepath. Prints one TAP line per check ("ok - ..." or
+-- "not ok - ..."); quits Neovim with a non-zero status on failure.
 local root = assert(os.getenv("SENTRY_PLUGIN_ROOT"), "SENTRY_PLUGIN_ROOT is not set")
 local fake_url = assert(os.getenv("SENTRY_FAKE_URL"), "SENTRY_FAKE_URL is not set")
 local tokens = dofile(assert(os.getenv("SENTRY_HOST_TOKENS"), "SENTRY_HOST_TOKENS is not set"))
@@ -21,8 +21,8 @@ local function check(description, fn)
     say("ok - " .. description)
   else
     failed = failed + 1
-    say("FAILED - " .. description)
-    say("    " .. tostring(ok and detail or result):gsub("\n", "\n    "))
+    say("not ok - " .. description)
+    say("#   " .. tostring(ok and detail or result):gsub("\n", "\n#   "))
   end
 end
 
@@ -219,6 +219,7 @@ end)
 check(":checkhealth sentry reports the core, libcurl and the token's source, never the token", function()
   vim.fn.setenv("SENTRY_AUTH_TOKEN", tokens.user_full)
   vim.cmd("checkhealth sentry")
+  io.stdout:write("\n") -- Neovim's "Running healthchecks..." has no line end
   local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
   vim.cmd("bwipeout!")
   vim.fn.setenv("SENTRY_AUTH_TOKEN", vim.NIL)

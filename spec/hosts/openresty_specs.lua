@@ -13,7 +13,7 @@ function runner.start(prefix, root, specs)
     local out = assert(io.open(prefix .. "/specs.out", "w"))
     io.output(out)
     -- the LuaJIT build of the core, not whatever lua/sentry/core.so was last built for
-    local output = os.getenv("SENTRY_SPECS_OUTPUT") or "plainTerminal" -- gtest names each test as it starts
+    local output = os.getenv("SENTRY_SPECS_OUTPUT") or "TAP" -- gtest names each test as it starts
     local args = { [0] = "busted", "-C", root, "-o", output, "--cpath=" .. root .. "/build/luajit/?.so" }
     for spec in specs:gmatch("%S+") do args[#args + 1] = spec end
     _G.arg = args

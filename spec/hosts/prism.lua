@@ -8,7 +8,7 @@
 --     parameters and required query parameters from their schemas, a body with
 --     every required field and every array field present but empty, sent as
 --     sentry.array {}), sends it with the client to Prism (started with
---     --errors), and prints "ok - ..." or "FAILED - ..." (with Prism's reasons
+--     --errors), and prints "ok - ..." or "not ok - ..." (with Prism's reasons
 --     indented) per check; exits 1 when a check failed.
 local mode = arg[1]
 if not ((mode == "prepare" and arg[3]) or (mode == "check" and arg[4])) then
@@ -76,8 +76,8 @@ local function report(ok, description, details)
     print("ok - " .. description)
   else
     failures = failures + 1
-    print("FAILED - " .. description)
-    if details and details ~= "" then print("    " .. tostring(details):gsub("\n", "\n    ")) end
+    print("not ok - " .. description)
+    if details and details ~= "" then print("#   " .. tostring(details):gsub("\n", "\n#   ")) end
   end
 end
 
