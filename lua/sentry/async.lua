@@ -66,7 +66,7 @@ function async.new(client, options)
     client = client,
     loop = loop,
     schedule = options.schedule or default_schedule(),
-    engine = core.new_engine(client._handle, "socket"),
+    engine = client._transport:event_engine(),
     polls = {},
     callbacks = {},
     ready = {},         -- finished requests whose callbacks have yet to run
@@ -214,7 +214,7 @@ function Driver:act(fd, events)
   for id in pairs(self.callbacks) do self:deliver(id, nil, err) end
   for _, poll in pairs(self.polls) do poll:stop() end
   self.engine:close()
-  self.engine = core.new_engine(self.client._handle, "socket")
+  self.engine = self.client._transport:event_engine()
   local old = self.scheduler
   self.scheduler = Scheduler.new(self.client, old.concurrency, old.on_done, true)
   self:flush()

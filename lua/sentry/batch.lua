@@ -55,7 +55,8 @@ function batch.run(client, requests, opts)
   local scheduler = batch.schedule(client, requests, concurrency, function(index, res, err)
     results[index] = { res = res, err = err }
   end)
-  local engine = client:_engine()
+  local carrier = client._transport
+  local engine = carrier:engine()
   while not scheduler:finished() do
     local next_due = scheduler:start_ready(engine)
     if engine:in_flight() > 0 then
@@ -71,7 +72,7 @@ function batch.run(client, requests, opts)
       client._sleep(math.max(next_due - core.now(), 0))
     end
   end
-  client:_engine_done(engine)
+  carrier:engine_done(engine)
   return results
 end
 

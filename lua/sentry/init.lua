@@ -12,6 +12,7 @@ local endpoint_memory = require "sentry.endpoint_memory"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
 local token = require "sentry.token"
+local transport = require "sentry.transport"
 local url = require "sentry.url"
 
 local sentry = {
@@ -64,19 +65,6 @@ end
 --- Writes library warnings to stderr unless the caller routes them elsewhere.
 local function default_log(level, message)
   io.stderr:write("sentry: ", level, ": ", message, "\n")
-end
-
---- The sleep the retry loop uses when the caller gives none: inside OpenResty
--- ngx.sleep (yields to the event loop), elsewhere a C sleep that burns no CPU.
-local function default_sleep()
-  local ngx_sleep = rawget(_G, "ngx") and ngx.sleep
-  if ngx_sleep then
-    return function(seconds)
-      local ok = pcall(ngx_sleep, seconds)
-      if not ok then core.sleep(seconds) end -- phases where nginx cannot yield
-    end
-  end
-  return core.sleep
 end
 
 -- `value ~= value` catches NaN, which compares false with everything.
@@ -183,28 +171,17 @@ function sentry.new(opts)
   local info = token.parse(values.token)
   local user_agent = "sentry-lua/" .. sentry.VERSION
   if values.user_agent then user_agent = user_agent .. " " .. values.user_agent end
-  local created, handle = pcall(core.new_handle, {
-    token = values.token, user_agent = user_agent, ca_file = values.ca_file, proxy = values.proxy,
-    proxy_username = values.proxy_username, proxy_password = values.proxy_password,
-    insecure = values.insecure, connect_timeout = values.connect_timeout or 10,
-    max_body_bytes = values.max_body_bytes,
-  })
-  if not created then return nil, errors.invalid(scrub(tostring(handle))) end
-
-  local transport = values.transport or "auto"
-  local in_openresty = rawget(_G, "ngx") ~= nil and ngx.socket ~= nil
-  if transport ~= "auto" and transport ~= "curl" and transport ~= "ngx" then
+  local transport_choice = values.transport or "auto"
+  if transport_choice ~= "auto" and transport_choice ~= "curl" and transport_choice ~= "ngx" then
     return nil, errors.invalid("transport must be \"auto\", \"curl\" or \"ngx\"")
-  elseif transport == "ngx" and not in_openresty then
-    return nil, errors.invalid("transport \"ngx\" needs OpenResty (nginx with its Lua module)")
   end
-  local nginx_transport
-  if transport == "ngx" or (transport == "auto" and in_openresty) then
-    nginx_transport = require("sentry.cosocket").new {
-      token = values.token, user_agent = user_agent, insecure = values.insecure,
-      connect_timeout = values.connect_timeout, max_body_bytes = values.max_body_bytes,
-      keepalive_pool_size = values.keepalive_pool_size or 32, keepalive_timeout = values.keepalive_timeout or 60 }
-  end
+  local carrier, carrier_problem = transport.new {
+    transport = transport_choice, token = values.token, user_agent = user_agent, ca_file = values.ca_file,
+    proxy = values.proxy, proxy_username = values.proxy_username, proxy_password = values.proxy_password,
+    insecure = values.insecure, connect_timeout = values.connect_timeout or 10,
+    max_body_bytes = values.max_body_bytes or core.DEFAULT_MAX_BODY_BYTES,
+    keepalive_pool_size = values.keepalive_pool_size or 32, keepalive_timeout = values.keepalive_timeout or 60 }
+  if not carrier then return nil, errors.invalid(scrub(carrier_problem)) end
 
   local policy = {
     max_retries = values.max_retries or 3,
@@ -221,12 +198,10 @@ function sentry.new(opts)
     org = values.org,
     project = values.project,
     token_info = { type = info.type, org = info.org, url = info.url, region_url = info.region_url },
-    _handle = handle,
-    _cosocket = nginx_transport,
-    _cosocket_always = transport == "ngx",
+    _transport = carrier,
     _token_display = token.redact(values.token),
     _timeout = values.timeout or 30,
-    _sleep = opts.sleep or default_sleep(),
+    _sleep = opts.sleep or carrier.sleep,
     _hooks = opts.hooks or {},
     _log = log,
     _scrub = scrub,
