@@ -41,8 +41,8 @@ function cosocket.new(settings)
   local transport = setmetatable({
     user_agent = settings.user_agent,
     verify = not settings.insecure,
-    connect_timeout = settings.connect_timeout or 10,
-    max_body_bytes = settings.max_body_bytes or core.DEFAULT_MAX_BODY_BYTES,
+    connect_timeout = settings.connect_timeout,
+    max_body_bytes = settings.max_body_bytes,
     -- idle connections kept per worker and origin, and for how long
     pool_size = settings.keepalive_pool_size,
     keepalive_ms = math.floor(math.min(settings.keepalive_timeout * 1000, MAX_TIMEOUT_MS)),
