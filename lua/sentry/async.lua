@@ -72,7 +72,7 @@ function async.new(client, options)
     ready = {},         -- finished requests whose callbacks have yet to run
     next_id = 0,
   }, Driver)
-  driver.scheduler = Scheduler.new(client, options.concurrency or 10, function(id, res, err)
+  driver.scheduler = Scheduler.new(options.concurrency or 10, function(id, res, err)
     driver:deliver(id, res, err)
   end, true)
   driver.curl_timer = loop.new_timer()
@@ -216,7 +216,7 @@ function Driver:act(fd, events)
   self.engine:close()
   self.engine = self.client._transport:event_engine()
   local old = self.scheduler
-  self.scheduler = Scheduler.new(self.client, old.concurrency, old.on_done, true)
+  self.scheduler = Scheduler.new(old.concurrency, old.on_done, true)
   self:flush()
 end
 

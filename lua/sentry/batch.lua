@@ -35,7 +35,7 @@ end
 -- @return the scheduler, with one exchange queued per valid request
 function batch.schedule(client, requests, concurrency, on_done)
   if type(requests) ~= "table" then error("bad argument #1 to 'batch' (a list of requests expected)", 3) end
-  local scheduler = Scheduler.new(client, concurrency, on_done)
+  local scheduler = Scheduler.new(concurrency, on_done)
   for index, request in ipairs(requests) do
     local method, path, opts = batch.normalize(request, index)
     local exchange, err = client:_prepare(method, path, opts, 5)

@@ -120,7 +120,7 @@ function Client:_prepare(method, path, opts, level)
     local refused = self:_refuse_unscoped(method, target, known)
     if refused then return nil, refused end
   end
-  return Exchange.new(self, {
+  return Exchange.new(self._exchange_context, {
     method = method, target = target, body = body, key = key, known = known,
     headers = request_headers(opts, opts.body ~= nil), -- JSON unless the caller says otherwise
     timeout = opts.timeout or self._timeout,
@@ -146,13 +146,13 @@ end
 function Client:_send(exchange)
   local carrier = self._transport
   while true do
-    local pause, err = exchange:pause(0)
-    if not pause then return nil, err end
-    if pause > 0 then self._sleep(pause) end
+    local pause = exchange:pause(0) -- nothing else in flight: "await_response" goes now
+    if pause.action == "fail" then return nil, pause.err end
+    if pause.action == "wait" then self._sleep(pause.wait) end
     exchange:begin()
-    local action, wait_or_res, final_err = exchange:settle(carrier:perform(exchange))
-    if action ~= "retry" then return wait_or_res, final_err end
-    self._sleep(wait_or_res)
+    local outcome = exchange:settle(carrier:perform(exchange))
+    if outcome.action == "done" then return outcome.res, outcome.err end
+    self._sleep(outcome.wait)
   end
 end
 
@@ -163,8 +163,13 @@ function Client:_refuse_unscoped(method, target, known)
   if allowed then return nil end
   if allowed == nil then return why end -- whoami itself failed
   return errors.new { kind = "scope", method = method, url = target, required_scopes = known.scopes,
-    token_scopes = self._whoami and { unpack(self._whoami.scopes) },
+    token_scopes = self:_token_scopes(),
     detail = "the token lacks the scopes this endpoint needs (checked before sending: check_scopes = true)" }
+end
+
+-- The token's scopes, when whoami has asked; a copy.
+function Client:_token_scopes()
+  return self._whoami and { unpack(self._whoami.scopes) }
 end
 
 --- What the token may do: `GET /api/0/`, asked once per client.
@@ -272,7 +277,7 @@ function Client:rate_limit(method, path)
   check_open(self)
   local target = url.resolve(self.base_url, (url.fill(path, nil, self) or path))
   if not target then return nil end
-  local last = self._limits:get((self:_endpoint(method:upper(), target)))
+  local last = self._exchange_context.limits:get((self:_endpoint(method:upper(), target)))
   return last and last.rate_limit
 end
 

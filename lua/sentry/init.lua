@@ -141,7 +141,7 @@ function sentry.new(opts)
       "backoff_cap", "reset_margin", "retry_unsafe" } do
     policy[name] = settings[name]
   end
-  return setmetatable({
+  local client = setmetatable({
     base_url = root,
     org = settings.org,
     project = settings.project,
@@ -150,18 +150,17 @@ function sentry.new(opts)
     _token_display = token.redact(settings.token),
     _timeout = settings.timeout,
     _sleep = settings.sleep or carrier.sleep,
-    _hooks = settings.hooks or {},
     _log = log,
-    _scrub = scrub,
     _check_scopes = settings.check_scopes,
-    _follow_redirects = settings.follow_redirects,
-    _limits = endpoint_memory.new(),
-    _probed = endpoint_memory.new(),
     _endpoints = {},
     _endpoints_count = 0,
-    _policy = policy,
-    _retry = core.new_policy(policy),
   }, Client)
+  client._exchange_context = {
+    base_url = root, limits = endpoint_memory.new(), probed = endpoint_memory.new(), policy = policy,
+    retry = core.new_policy(policy), hooks = settings.hooks or {}, scrub = scrub,
+    follow_redirects = settings.follow_redirects, token_scopes = function() return client:_token_scopes() end,
+  }
+  return client
 end
 
 return sentry
