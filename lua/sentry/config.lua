@@ -758,7 +758,7 @@ end
 
 local function check_values(values)
   return positive("timeout", values.timeout) or positive("connect_timeout", values.connect_timeout)
-    or non_negative("max_retries", values.max_retries) or non_negative("max_retry_wait", values.max_retry_wait)
+    or non_negative("max_retry_wait", values.max_retry_wait)
     or non_negative("max_total_wait", values.max_total_wait)
     or non_negative("backoff_base", values.backoff_base) or positive("backoff_factor", values.backoff_factor)
     or non_negative("backoff_cap", values.backoff_cap) or positive("max_body_bytes", values.max_body_bytes)

@@ -54,9 +54,7 @@ end
 -- @treturn Exchange
 function Exchange.new(context, request)
   request.context = context
-  request.attempts = 0
-  request.redirects = 0
-  request.waited = 0
+  request.attempts, request.redirects, request.waited = 0, 0, 0
   request.idempotent = IDEMPOTENT[request.method] or false
   return setmetatable(request, Exchange)
 end

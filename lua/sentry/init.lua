@@ -136,11 +136,6 @@ function sentry.new(opts)
   local carrier, carrier_problem = transport.new(settings)
   if not carrier then return nil, errors.invalid(scrub(carrier_problem)) end
 
-  local policy = {}
-  for _, name in ipairs { "max_retries", "max_retry_wait", "max_total_wait", "backoff_base", "backoff_factor",
-      "backoff_cap", "reset_margin", "retry_unsafe" } do
-    policy[name] = settings[name]
-  end
   local client = setmetatable({
     base_url = root,
     org = settings.org,
@@ -156,8 +151,9 @@ function sentry.new(opts)
     _endpoints_count = 0,
   }, Client)
   client._exchange_context = {
-    base_url = root, limits = endpoint_memory.new(), probed = endpoint_memory.new(), policy = policy,
-    retry = core.new_policy(policy), hooks = settings.hooks or {}, scrub = scrub,
+    base_url = root, limits = endpoint_memory.new(), probed = endpoint_memory.new(), retry = core.new_policy(settings),
+    policy = { max_retry_wait = settings.max_retry_wait, max_total_wait = settings.max_total_wait,
+      reset_margin = settings.reset_margin }, hooks = settings.hooks or {}, scrub = scrub,
     follow_redirects = settings.follow_redirects, token_scopes = function() return client:_token_scopes() end,
   }
   return client

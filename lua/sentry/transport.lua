@@ -1,18 +1,10 @@
 --- How a client's requests travel: nginx cosockets or libcurl, chosen once,
--- when the client is made. Whichever carries them, a transport offers:
---
--- - `transport:perform(request)`: one try of `{ method, target, headers, body,
---   timeout }`; the response table, or `nil, message, code`
--- - `transport:engine()`: an engine for many requests at once, handed back
---   with `transport:engine_done(engine)`
--- - `transport.sleep(seconds)`: the wait that suits it (ngx.sleep yields to nginx)
--- - `transport:event_engine()`: a libcurl engine for an event loop (`sentry.async`)
--- - `transport:close()`
---
--- Engines, the C multi engine or nginx light threads (`sentry.cosocket`), have
--- one interface: `start(id, method, url, headers, body, timeout)`, `perform()`,
--- `completed()` (a list of `{ id, res }` or `{ id, message, code }`),
--- `wait(seconds)`, `in_flight()`, `cancel(id)` and `close()`.
+-- when the client is made; one interface either way: `perform` (one request),
+-- `engine` (many at once), `sleep`, `event_engine` (for `sentry.async`), `close`.
+-- Engines, the C multi engine or nginx light threads (`sentry.cosocket`), all
+-- have `start(id, method, url, headers, body, timeout)`, `perform()`, `completed()`
+-- (a list of `{ id, res }` or `{ id, message, code }`), `wait(seconds)`,
+-- `in_flight()`, `cancel(id)` and `close()`.
 -- @module sentry.transport
 local core = require "sentry.core_loader"
 
@@ -33,25 +25,19 @@ local function default_sleep()
 end
 
 --- Makes a client's transport.
--- @tparam table settings the client's resolved options (defaults filled in),
---   with `user_agent` the full header value
+-- @tparam table settings the client's options (`sentry.config.settings`), with
+--   `user_agent` the full header value
 -- @treturn ?table the transport
--- @treturn ?string what is wrong with the settings
+-- @treturn ?string what is wrong
 function transport.new(settings)
   local in_openresty = rawget(_G, "ngx") ~= nil and ngx.socket ~= nil
   local choice = settings.transport
   if choice == "ngx" and not in_openresty then
     return nil, "transport \"ngx\" needs OpenResty (nginx with its Lua module)"
   end
-  local curl_settings = {
-    token = settings.token, user_agent = settings.user_agent, ca_file = settings.ca_file, proxy = settings.proxy,
-    proxy_username = settings.proxy_username, proxy_password = settings.proxy_password,
-    insecure = settings.insecure, connect_timeout = settings.connect_timeout,
-    max_body_bytes = settings.max_body_bytes,
-  }
   -- The token lives in closures only, and libcurl gets it only when it carries requests.
   local self = setmetatable({ sleep = default_sleep(),
-    new_handle = function() return core.new_handle(curl_settings) end }, Transport)
+    new_handle = function() return core.new_handle(settings) end }, Transport)
   if choice == "ngx" or (choice == "auto" and in_openresty) then
     self.nginx = require("sentry.cosocket").new(settings)
     self.nginx_always = choice == "ngx"
@@ -76,7 +62,7 @@ function Transport:over_nginx()
   return self.nginx ~= nil and (self.nginx_always or require("sentry.cosocket").available())
 end
 
---- One try of one request.
+--- One try of `{ method, target, headers, body, timeout }`: the response, or nil, message, code.
 function Transport:perform(request)
   local carrier = self:over_nginx() and self.nginx or self:curl()
   return carrier:perform(request.method, request.target, request.headers, request.body, request.timeout)
