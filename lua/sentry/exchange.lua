@@ -132,12 +132,11 @@ function Exchange:settle(res, message, code)
   if res then
     if res.rate_limit then
       local last = context.limits:get(self.key)
-      if last then
-        last.rate_limit, last.date, last.received_at = res.rate_limit, res.date, res.received_at
-      else
-        context.limits:set(self.key, { rate_limit = res.rate_limit, date = res.date, received_at = res.received_at },
-          self.known ~= nil)
+      if not last then
+        last = {}
+        context.limits:set(self.key, last, self.known ~= nil)
       end
+      last.rate_limit, last.date, last.received_at = res.rate_limit, res.date, res.received_at
     end
     if hooks.on_response then
       self:hook(hooks.on_response, { attempt = self.attempts, status = res.status, rate_limit = res.rate_limit,

@@ -131,6 +131,17 @@ local function settle(self, entry, completion)
   end
 end
 
+-- Takes exchange `id` off the running ones; also returns how many to its
+-- endpoint were in flight, itself included.
+local function stop_running(self, id)
+  local entry = self.running[id]
+  local key = entry.exchange.key
+  local ours = self.per_key[key]
+  self.running[id], self.in_flight, self.per_key[key] = nil, self.in_flight - 1, ours - 1
+  if entry.group then entry.group.in_flight = entry.group.in_flight - 1 end
+  return entry, ours
+end
+
 --- Drops exchange `id`, waiting or in flight (then the engine stops its
 -- transfer); `on_done` is not called for it.
 -- @treturn boolean whether it was still there to drop
@@ -141,27 +152,16 @@ function Scheduler:cancel(id, engine)
       return true
     end
   end
-  local entry = self.running[id]
-  if not entry then return false end
+  if not self.running[id] then return false end
   engine:cancel(id)
-  self.running[id] = nil
-  local key = entry.exchange.key
-  self.in_flight = self.in_flight - 1
-  self.per_key[key] = self.per_key[key] - 1
-  if entry.group then entry.group.in_flight = entry.group.in_flight - 1 end
+  stop_running(self, id)
   return true
 end
 
 --- Takes one completion from the engine: `{ id, res }` or `{ id, message, code }`.
 function Scheduler:complete(completion)
   local id = completion.id
-  local entry = self.running[id]
-  self.running[id] = nil
-  local key = entry.exchange.key
-  local ours = self.per_key[key]
-  self.in_flight = self.in_flight - 1
-  self.per_key[key] = ours - 1
-  if entry.group then entry.group.in_flight = entry.group.in_flight - 1 end
+  local entry, ours = stop_running(self, id)
   if completion.res then self:learn(entry.exchange, completion.res.rate_limit, ours) end
   guarded(self, id, entry.exchange, settle, entry, completion)
 end
