@@ -57,19 +57,18 @@ end
 
 --- Creates a client.
 --
--- Options (all optional; the README's "Options" has the defaults):
+-- Options (all optional; the README's "Options" and `sentry.config.DEFAULTS` have the defaults):
 --
 -- - `token`: the auth token; default `SENTRY_AUTH_TOKEN`, then `.sentryclirc`
 --   files (`false`: none, for a client that fails with "no auth token")
 -- - `base_url`: a self-hosted root, with or without `/api/0/`; `region`:
 --   `"us"` or `"de"` (sentry.io's regions)
 -- - `org`, `project`: what `{org}` and `{project}` in paths stand for
--- - `timeout`, `connect_timeout`: seconds (30, 10)
+-- - `timeout`, `connect_timeout`: seconds
 -- - `max_retries`, `max_retry_wait`, `max_total_wait`: retries after the first
---   try (3), the longest wait slept (60 s) and the most all waits of one call
---   add up to (120 s); `backoff_base`, `backoff_factor`,
---   `backoff_cap`: the exponential backoff (1, 2, 30); `retry_unsafe`: also
---   retry POST and PATCH after a failure the server may have acted on
+--   try, the longest wait slept and the most all waits of one call add up to;
+--   `backoff_base`, `backoff_factor`, `backoff_cap`: the exponential backoff;
+--   `retry_unsafe`: also retry POST and PATCH after a failure the server may have acted on
 -- - `sleep`: `function(seconds)` for every wait; may yield
 -- - `user_agent`: appended to `sentry-lua/VERSION`
 -- - `ca_file`, `proxy`, `proxy_username`, `proxy_password`, `insecure`:
@@ -81,7 +80,7 @@ end
 --   `"curl"` (libcurl everywhere) or `"ngx"` (cosockets always; OpenResty only)
 -- - `max_body_bytes`: larger responses fail with an error
 -- - `keepalive_pool_size`, `keepalive_timeout`: OpenResty's idle connections
---   kept per worker and origin (32), and for how many seconds (60)
+--   kept per worker and origin, and for how many seconds
 -- - `log`: `function(level, message)` for the library's warnings (default: stderr)
 -- - `config`: `false` skips the `.sentryclirc` files; `env`, `home`, `cwd`:
 --   where configuration is read from (see `sentry.config.resolve`)
