@@ -11,6 +11,7 @@
 -- @module sentry.async
 local core = require "sentry.core_loader"
 local batch = require "sentry.batch"
+local DEFAULTS = require("sentry.config").DEFAULTS
 local Scheduler = require "sentry.scheduler"
 local errors = require "sentry.errors"
 local token = require "sentry.token"
@@ -72,7 +73,7 @@ function async.new(client, options)
     ready = {},         -- finished requests whose callbacks have yet to run
     next_id = 0,
   }, Driver)
-  driver.scheduler = Scheduler.new(options.concurrency or 10, function(id, res, err)
+  driver.scheduler = Scheduler.new(options.concurrency or DEFAULTS.concurrency, function(id, res, err)
     driver:deliver(id, res, err)
   end, true)
   driver.curl_timer = loop.new_timer()

@@ -2,11 +2,10 @@
 -- with the same retry and rate-limit rules as `client:request`.
 -- @module sentry.batch
 local core = require "sentry.core_loader"
+local DEFAULTS = require("sentry.config").DEFAULTS
 local Scheduler = require "sentry.scheduler"
 
 local batch = {}
-
-local DEFAULT_CONCURRENCY = 10
 
 --- Reads one request of a batch: `{ "GET", "/path/", opts }` or
 -- `{ method = "GET", path = "/path/", query = ..., ... }`.
@@ -24,7 +23,7 @@ end
 
 function batch.check_options(opts)
   if opts ~= nil and type(opts) ~= "table" then error("batch options must be a table", 4) end
-  local concurrency = opts and opts.concurrency or DEFAULT_CONCURRENCY
+  local concurrency = opts and opts.concurrency or DEFAULTS.concurrency
   if type(concurrency) ~= "number" or concurrency < 1 or concurrency ~= math.floor(concurrency) then
     error("batch option 'concurrency' must be a whole number of at least 1", 4)
   end

@@ -74,14 +74,15 @@ local OPTION_TYPES = {
   max_body_bytes = "number", transport = "string", keepalive_pool_size = "number", keepalive_timeout = "number",
 }
 
---- The defaults of the options that have one, and the policy's reset margin
--- (seconds added to a rate-limit reset): the one table of them. `max_body_bytes`
--- defaults to the C core's `DEFAULT_MAX_BODY_BYTES`.
+--- The defaults of the options that have one, the policy's reset margin
+-- (seconds added to a rate-limit reset) and a batch's or event-loop driver's
+-- `concurrency`: the one table of them. `max_body_bytes` defaults to the C
+-- core's `DEFAULT_MAX_BODY_BYTES`.
 config.DEFAULTS = {
   timeout = 30, connect_timeout = 10, max_retries = 3, max_retry_wait = 60, max_total_wait = 120,
   backoff_base = 1, backoff_factor = 2, backoff_cap = 30, reset_margin = 0.1, retry_unsafe = false,
   transport = "auto", keepalive_pool_size = 32, keepalive_timeout = 60,
-  check_scopes = false, follow_redirects = false,
+  check_scopes = false, follow_redirects = false, concurrency = 10,
 }
 
 local TRANSPORTS = { auto = true, curl = true, ngx = true }
