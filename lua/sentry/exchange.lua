@@ -46,10 +46,11 @@ function Exchange:redirect_target(res)
 end
 
 --- Starts an exchange.
--- @tparam table context what the client shares with its exchanges: `{ base_url,
---   limits, probed` (endpoint memories: last rate-limit state, endpoints answered
---   once)`, policy` (the options)`, retry` (`core.new_policy`)`, hooks, scrub,
---   follow_redirects, token_scopes` (a function: the token's scopes, when known)` }`
+-- @tparam table context what the client shares with its exchanges: `base_url`,
+--   `limits` and `probed` (endpoint memories: the last rate-limit state, and the
+--   endpoints that answered once), `policy` (the waits: `max_retry_wait`,
+--   `max_total_wait`, `reset_margin`), `retry` (`core.new_policy`), `hooks`,
+--   `scrub`, `follow_redirects` and `token_scopes()` (the token's scopes, when known)
 -- @tparam table request `{ method, target, headers, body, timeout, key, known }`
 -- @treturn Exchange
 function Exchange.new(context, request)

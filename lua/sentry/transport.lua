@@ -49,8 +49,8 @@ function transport.new(settings)
   return self
 end
 
---- The libcurl handle, made on first use when cosockets carry the requests
--- (a phase without cosockets, or an event loop).
+--- The libcurl handle (also the field `handle`, nil until then), made on first
+-- use when cosockets carry the requests (a phase without cosockets, an event loop).
 function Transport:curl()
   if self.closed then error("attempt to use a closed client", 0) end
   if not self.handle then self.handle = self.new_handle() end
