@@ -101,9 +101,11 @@ describe_luv("async clients in a real process lifecycle", function()
 
   it("a hook that raises on an async request reaches that request's callback as an error", function()
     local output, status = run_child [[
-      client._hooks.on_response = function(info)
-        if info.url:find("hook-raises", 1, true) then error("hook refused") end
-      end
+      client = sentry.new { token = 'sntryu_' .. string.rep('a', 64), base_url = client.base_url, config = false,
+        env = function() end, log = function(level, message) logged[#logged + 1] = level .. ': ' .. message end,
+        hooks = { on_response = function(info)
+          if info.url:find("hook-raises", 1, true) then error("hook refused") end
+        end } }
       local first, second
       client:request_async("GET", "/fake/echo/hook-raises/", nil, function(res, err) first = { res, err } end)
       client:request_async("GET", "/fake/echo/fine/", nil, function(res, err) second = { res, err } end)

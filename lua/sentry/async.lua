@@ -11,6 +11,7 @@
 -- @module sentry.async
 local core = require "sentry.core_loader"
 local batch = require "sentry.batch"
+local DEFAULTS = require("sentry.config").DEFAULTS
 local Scheduler = require "sentry.scheduler"
 local errors = require "sentry.errors"
 local token = require "sentry.token"
@@ -66,13 +67,13 @@ function async.new(client, options)
     client = client,
     loop = loop,
     schedule = options.schedule or default_schedule(),
-    engine = core.new_engine(client._handle, "socket"),
+    engine = client._transport:event_engine(),
     polls = {},
     callbacks = {},
     ready = {},         -- finished requests whose callbacks have yet to run
     next_id = 0,
   }, Driver)
-  driver.scheduler = Scheduler.new(client, options.concurrency or 10, function(id, res, err)
+  driver.scheduler = Scheduler.new(options.concurrency or DEFAULTS.concurrency, function(id, res, err)
     driver:deliver(id, res, err)
   end, true)
   driver.curl_timer = loop.new_timer()
@@ -214,9 +215,9 @@ function Driver:act(fd, events)
   for id in pairs(self.callbacks) do self:deliver(id, nil, err) end
   for _, poll in pairs(self.polls) do poll:stop() end
   self.engine:close()
-  self.engine = core.new_engine(self.client._handle, "socket")
+  self.engine = self.client._transport:event_engine()
   local old = self.scheduler
-  self.scheduler = Scheduler.new(self.client, old.concurrency, old.on_done, true)
+  self.scheduler = Scheduler.new(old.concurrency, old.on_done, true)
   self:flush()
 end
 

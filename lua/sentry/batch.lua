@@ -2,11 +2,10 @@
 -- with the same retry and rate-limit rules as `client:request`.
 -- @module sentry.batch
 local core = require "sentry.core_loader"
+local DEFAULTS = require("sentry.config").DEFAULTS
 local Scheduler = require "sentry.scheduler"
 
 local batch = {}
-
-local DEFAULT_CONCURRENCY = 10
 
 --- Reads one request of a batch: `{ "GET", "/path/", opts }` or
 -- `{ method = "GET", path = "/path/", query = ..., ... }`.
@@ -24,7 +23,7 @@ end
 
 function batch.check_options(opts)
   if opts ~= nil and type(opts) ~= "table" then error("batch options must be a table", 4) end
-  local concurrency = opts and opts.concurrency or DEFAULT_CONCURRENCY
+  local concurrency = opts and opts.concurrency or DEFAULTS.concurrency
   if type(concurrency) ~= "number" or concurrency < 1 or concurrency ~= math.floor(concurrency) then
     error("batch option 'concurrency' must be a whole number of at least 1", 4)
   end
@@ -35,7 +34,7 @@ end
 -- @return the scheduler, with one exchange queued per valid request
 function batch.schedule(client, requests, concurrency, on_done)
   if type(requests) ~= "table" then error("bad argument #1 to 'batch' (a list of requests expected)", 3) end
-  local scheduler = Scheduler.new(client, concurrency, on_done)
+  local scheduler = Scheduler.new(concurrency, on_done)
   for index, request in ipairs(requests) do
     local method, path, opts = batch.normalize(request, index)
     local exchange, err = client:_prepare(method, path, opts, 5)
@@ -55,7 +54,8 @@ function batch.run(client, requests, opts)
   local scheduler = batch.schedule(client, requests, concurrency, function(index, res, err)
     results[index] = { res = res, err = err }
   end)
-  local engine = client:_engine()
+  local carrier = client._transport
+  local engine = carrier:engine()
   while not scheduler:finished() do
     local next_due = scheduler:start_ready(engine)
     if engine:in_flight() > 0 then
@@ -71,7 +71,7 @@ function batch.run(client, requests, opts)
       client._sleep(math.max(next_due - core.now(), 0))
     end
   end
-  client:_engine_done(engine)
+  carrier:engine_done(engine)
   return results
 end
 

@@ -1,6 +1,5 @@
 --- The client: requests, responses, retries. Created by `sentry.new`.
 -- @classmod sentry.Client
-local core = require "sentry.core_loader"
 local errors = require "sentry.errors"
 local Exchange = require "sentry.exchange"
 local json = require "sentry.json"
@@ -14,15 +13,14 @@ local Client = {}
 Client.__index = Client
 
 function Client:__tostring()
-  local state = self._handle and "" or ", closed"
+  local state = self._transport and "" or ", closed"
   return string.format("sentry.client(%s, token %s%s)", self.base_url, self._token_display, state)
 end
 
 local function release(self, collected)
   if self._async then self._async:close(collected) end
-  if self._multi then self._multi:close() end
-  if self._handle then self._handle:close() end
-  self._handle, self._multi, self._async = nil, nil, nil
+  if self._transport then self._transport:close() end
+  self._transport, self._async = nil, nil
 end
 
 --- Closes the client's connection. Later calls raise "attempt to use a closed client".
@@ -34,7 +32,7 @@ function Client:__gc() release(self, true) end
 
 local function check_open(self)
   if getmetatable(self) ~= Client then error("bad self: expected a sentry client (use client:method())", 3) end
-  if not self._handle then error("attempt to use a closed client", 3) end
+  if not self._transport then error("attempt to use a closed client", 3) end
 end
 
 --- The endpoint identity used for rate-limit state: method + catalogue template
@@ -122,7 +120,7 @@ function Client:_prepare(method, path, opts, level)
     local refused = self:_refuse_unscoped(method, target, known)
     if refused then return nil, refused end
   end
-  return Exchange.new(self, {
+  return Exchange.new(self._exchange_context, {
     method = method, target = target, body = body, key = key, known = known,
     headers = request_headers(opts, opts.body ~= nil), -- JSON unless the caller says otherwise
     timeout = opts.timeout or self._timeout,
@@ -146,16 +144,15 @@ end
 -- The retry loop. Plain Lua from end to end, so a yielding `sleep` (ngx.sleep,
 -- coroutine.yield) works: no C call sits between the caller and the sleep.
 function Client:_send(exchange)
-  local handle = self:_transport()
+  local carrier = self._transport
   while true do
-    local pause, err = exchange:pause(0)
-    if not pause then return nil, err end
-    if pause > 0 then self._sleep(pause) end
+    local pause = exchange:pause(0) -- nothing else in flight: "await_response" goes now
+    if pause.action == "fail" then return nil, pause.err end
+    if pause.action == "wait" then self._sleep(pause.wait) end
     exchange:begin()
-    local action, wait_or_res, final_err = exchange:settle(handle:perform(exchange.method, exchange.target,
-      exchange.headers, exchange.body, exchange.timeout))
-    if action ~= "retry" then return wait_or_res, final_err end
-    self._sleep(wait_or_res)
+    local outcome = exchange:settle(carrier:perform(exchange))
+    if outcome.action == "done" then return outcome.res, outcome.err end
+    self._sleep(outcome.wait)
   end
 end
 
@@ -166,8 +163,13 @@ function Client:_refuse_unscoped(method, target, known)
   if allowed then return nil end
   if allowed == nil then return why end -- whoami itself failed
   return errors.new { kind = "scope", method = method, url = target, required_scopes = known.scopes,
-    token_scopes = self._whoami and { unpack(self._whoami.scopes) },
+    token_scopes = self:_token_scopes(),
     detail = "the token lacks the scopes this endpoint needs (checked before sending: check_scopes = true)" }
+end
+
+-- The token's scopes, when whoami has asked; a copy.
+function Client:_token_scopes()
+  return self._whoami and { unpack(self._whoami.scopes) }
 end
 
 --- What the token may do: `GET /api/0/`, asked once per client.
@@ -275,7 +277,7 @@ function Client:rate_limit(method, path)
   check_open(self)
   local target = url.resolve(self.base_url, (url.fill(path, nil, self) or path))
   if not target then return nil end
-  local last = self._limits:get((self:_endpoint(method:upper(), target)))
+  local last = self._exchange_context.limits:get((self:_endpoint(method:upper(), target)))
   return last and last.rate_limit
 end
 
@@ -288,38 +290,6 @@ end
 function Client:batch(requests, opts)
   check_open(self)
   return require("sentry.batch").run(self, requests, opts)
-end
-
--- What carries requests now: nginx cosockets inside OpenResty where they can
--- yield (or always with transport = "ngx"), else the libcurl handle.
-function Client:_transport()
-  local nginx = self._cosocket
-  if nginx and (self._cosocket_always or require("sentry.cosocket").available()) then return nginx end
-  return self._handle
-end
-
--- An engine for one batch, its own until `_engine_done`: nginx light
--- threads when requests go over cosockets, else a libcurl multi engine (the
--- idle one a finished batch left, or a new one). Connections are shared all the
--- same; transfers and their results are not, so a batch run from a hook, or
--- one after a batch that raised, gets only its own.
-function Client:_engine()
-  local transport = self:_transport()
-  if transport ~= self._handle then return require("sentry.cosocket").engine(transport) end
-  local idle = self._multi
-  self._multi = nil
-  return idle or core.new_engine(self._handle, "poll")
-end
-
--- Takes back a finished batch's engine (a batch that raised never returns
--- its own: the collector closes it, with whatever it had in flight).
-function Client:_engine_done(engine)
-  if type(engine) ~= "userdata" then return end -- light threads end with their batch
-  if self._multi == nil and self._handle and engine:in_flight() == 0 then
-    self._multi = engine
-  else
-    engine:close()
-  end
 end
 
 --- The client's event-loop driver (see `sentry.async`), made on first use.

@@ -74,6 +74,20 @@ local OPTION_TYPES = {
   max_body_bytes = "number", transport = "string", keepalive_pool_size = "number", keepalive_timeout = "number",
 }
 
+--- The defaults of the options that have one, the policy's reset margin
+-- (seconds added to a rate-limit reset) and a batch's or event-loop driver's
+-- `concurrency`: the one table of them. `max_body_bytes` defaults to the C
+-- core's `DEFAULT_MAX_BODY_BYTES`.
+config.DEFAULTS = {
+  timeout = 30, connect_timeout = 10, max_retries = 3, max_retry_wait = 60, max_total_wait = 120,
+  backoff_base = 1, backoff_factor = 2, backoff_cap = 30, reset_margin = 0.1, retry_unsafe = false,
+  transport = "auto", keepalive_pool_size = 32, keepalive_timeout = 60,
+  check_scopes = false, follow_redirects = false, concurrency = 10,
+}
+
+local TRANSPORTS = { auto = true, curl = true, ngx = true }
+local HOOKS = { "on_request", "on_response", "on_retry" }
+
 -- Files already warned about for loose permissions, in this process.
 local warned_permissions = {}
 
@@ -481,6 +495,11 @@ local function check_option_types(opts)
       errors.raise_at_caller("option '" .. field .. "' must be a " .. expected .. ", got " .. actual)
     end
   end
+  for _, hook in ipairs(HOOKS) do
+    if opts.hooks and opts.hooks[hook] ~= nil and type(opts.hooks[hook]) ~= "function" then
+      errors.raise_at_caller("sentry.new: hooks." .. hook .. " must be a function")
+    end
+  end
   local retries = opts.max_retries
   if retries ~= nil and (retries < 0 or retries ~= math.floor(retries)) then
     errors.raise_at_caller("option 'max_retries' must be a whole number (0 or more)")
@@ -721,6 +740,46 @@ function config.resolve(opts)
     warnings[i] = token.scrub(warning)
   end
   return values, warnings, sources
+end
+
+-- `value ~= value` catches NaN, which compares false with everything.
+local function positive(name, value)
+  if value ~= nil and (value ~= value or value <= 0) then return name .. " must be greater than 0" end
+end
+
+local function non_negative(name, value)
+  if value ~= nil and (value ~= value or value < 0) then return name .. " must be 0 or more" end
+end
+
+local function whole(name, value)
+  if value ~= nil and not (value >= 1 and value == math.floor(value) and value < math.huge) then
+    return name .. " must be a whole number of at least 1"
+  end
+end
+
+local function check_values(values)
+  return positive("timeout", values.timeout) or positive("connect_timeout", values.connect_timeout)
+    or non_negative("max_retry_wait", values.max_retry_wait)
+    or non_negative("max_total_wait", values.max_total_wait)
+    or non_negative("backoff_base", values.backoff_base) or positive("backoff_factor", values.backoff_factor)
+    or non_negative("backoff_cap", values.backoff_cap) or positive("max_body_bytes", values.max_body_bytes)
+    or positive("keepalive_timeout", values.keepalive_timeout) or whole("keepalive_pool_size", values.keepalive_pool_size)
+    or (values.transport ~= nil and not TRANSPORTS[values.transport]
+      and "transport must be \"auto\", \"curl\" or \"ngx\"")
+end
+
+--- The client's settings: resolved `values` checked, with the defaults filled in.
+-- @tparam table values from `resolve`
+-- @treturn ?table settings
+-- @treturn ?string which value is out of range
+function config.settings(values)
+  local problem = check_values(values)
+  if problem then return nil, problem end
+  local settings = {}
+  for name, value in pairs(config.DEFAULTS) do settings[name] = value end
+  for name, value in pairs(values) do settings[name] = value end
+  settings.max_body_bytes = settings.max_body_bytes or require("sentry.core_loader").DEFAULT_MAX_BODY_BYTES
+  return settings
 end
 
 --- Describes the configuration for display: what is used, and from where.

@@ -41,8 +41,8 @@ function cosocket.new(settings)
   local transport = setmetatable({
     user_agent = settings.user_agent,
     verify = not settings.insecure,
-    connect_timeout = settings.connect_timeout or 10,
-    max_body_bytes = settings.max_body_bytes or core.DEFAULT_MAX_BODY_BYTES,
+    connect_timeout = settings.connect_timeout,
+    max_body_bytes = settings.max_body_bytes,
     -- idle connections kept per worker and origin, and for how long
     pool_size = settings.keepalive_pool_size,
     keepalive_ms = math.floor(math.min(settings.keepalive_timeout * 1000, MAX_TIMEOUT_MS)),
@@ -332,8 +332,8 @@ local ThreadEngine = {}
 ThreadEngine.__index = ThreadEngine
 
 --- An engine for `client:batch` on nginx light threads, with the interface of
--- the C multi engine (start, perform, completed, wait, in_flight): each
--- transfer is a thread doing `perform`, so the batch driver is the same.
+-- the C multi engine (see `sentry.transport`): each transfer is a thread doing
+-- `perform`, so the batch driver is the same.
 function cosocket.engine(transport)
   return setmetatable({ transport = transport, threads = {}, done = {}, running = 0 }, ThreadEngine)
 end
@@ -363,6 +363,19 @@ function ThreadEngine:wait(seconds)
     self.threads[result.id] = nil
     self.done[#self.done + 1] = result
   end
+end
+
+--- Stops a transfer; it is never reported.
+function ThreadEngine:cancel(id)
+  local thread = self.threads[id]
+  if not thread then return false end
+  ngx.thread.kill(thread)
+  self.threads[id], self.running = nil, self.running - 1
+  return true
+end
+
+function ThreadEngine:close()
+  for id in pairs(self.threads) do self:cancel(id) end
 end
 
 --- Finished transfers since the last call; like the multi engine, a transfer

@@ -2,14 +2,14 @@
 -- attempt, the retry decision after it, hooks, and the final `res` or `err`.
 -- Shared by the blocking path (`client:request`) and batches, so both follow
 -- one policy; the policy itself lives in C (`core.new_policy`, `policy:decide`).
+-- What it needs from the client comes in one context record (see `Exchange.new`);
+-- its decisions go back as records `{ action = ..., ... }`.
 -- @module sentry.exchange
 local core = require "sentry.core_loader"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
 local links = require "sentry.links"
 local url = require "sentry.url"
-
-local unpack = table.unpack or unpack
 
 local Exchange = {}
 Exchange.__index = Exchange
@@ -37,7 +37,7 @@ local MAX_REDIRECTS = 5
 function Exchange:redirect_target(res)
   local target = url.join(self.target, res.headers.location)
   if not target then return nil, "the redirect has no usable Location" end
-  local _, outside = url.within_root(self.client.base_url, target)
+  local _, outside = url.within_root(self.context.base_url, target)
   if outside then return nil, "not followed: " .. outside end
   if self.redirects >= MAX_REDIRECTS then
     return nil, "not followed: more than " .. MAX_REDIRECTS .. " redirects"
@@ -46,14 +46,16 @@ function Exchange:redirect_target(res)
 end
 
 --- Starts an exchange.
--- @param client the client
+-- @tparam table context what the client shares with its exchanges: `base_url`,
+--   `limits` and `probed` (endpoint memories: the last rate-limit state, and the
+--   endpoints that answered once), `policy` (the waits: `max_retry_wait`,
+--   `max_total_wait`, `reset_margin`), `retry` (`core.new_policy`), `hooks`,
+--   `scrub`, `follow_redirects` and `token_scopes()` (the token's scopes, when known)
 -- @tparam table request `{ method, target, headers, body, timeout, key, known }`
 -- @treturn Exchange
-function Exchange.new(client, request)
-  request.client = client
-  request.attempts = 0
-  request.redirects = 0
-  request.waited = 0
+function Exchange.new(context, request)
+  request.context = context
+  request.attempts, request.redirects, request.waited = 0, 0, 0
   request.idempotent = IDEMPOTENT[request.method] or false
   return setmetatable(request, Exchange)
 end
@@ -66,7 +68,7 @@ end
 --- Counts a wait against max_total_wait, the bound on all the waits of one call.
 -- @treturn ?string why the wait is refused (nothing is counted then)
 function Exchange:charge(wait)
-  local limit = self.client._policy.max_total_wait
+  local limit = self.context.policy.max_total_wait
   if self.waited + wait > limit then
     return string.format("waiting %.1f s more would pass max_total_wait (%g s; %.1f s waited already)",
       wait, limit, self.waited)
@@ -74,33 +76,48 @@ function Exchange:charge(wait)
   self.waited = self.waited + wait
 end
 
---- How long to wait before the next attempt because the endpoint's rate-limit
--- window is used up (`in_flight`: requests to it already under way).
--- @treturn ?number seconds (0: go now; negative: wait until one in flight answers)
--- @treturn ?table err when the wait exceeds max_retry_wait or max_total_wait
+local GO = { action = "go" }
+local AWAIT_RESPONSE = { action = "await_response" }
+
+--- Whether to start the next attempt now, given the endpoint's rate-limit
+-- window (`in_flight`: requests to it already under way).
+-- @treturn table `{ action = "go" }`, `{ action = "wait", wait = seconds }`,
+--   `{ action = "await_response" }` (one in flight will tell what the window
+--   allows) or `{ action = "fail", err = err }` (the wait exceeds
+--   max_retry_wait or max_total_wait)
 function Exchange:pause(in_flight)
-  local last = self.client._limits:get(self.key)
-  if not last then return 0 end
-  local policy = self.client._policy
+  local last = self.context.limits:get(self.key)
+  if not last then return GO end
+  local policy = self.context.policy
   local wait = core.proactive_wait(last, policy.reset_margin, in_flight)
+  if wait < 0 then return AWAIT_RESPONSE end
   local refused = wait > policy.max_retry_wait and "not waiting longer than max_retry_wait"
     or wait > 0 and self:charge(wait)
   if refused then
-    return nil, errors.new { kind = "rate_limited", method = self.method, url = self.target, retry_after = wait,
-      rate_limit = last.rate_limit, attempts = self.attempts,
-      detail = "the endpoint's rate-limit window is used up; " .. refused }
+    return { action = "fail", err = errors.new { kind = "rate_limited", method = self.method, url = self.target,
+      retry_after = wait, rate_limit = last.rate_limit, attempts = self.attempts,
+      detail = "the endpoint's rate-limit window is used up; " .. refused } }
   end
-  local on_retry = self.client._hooks.on_retry
-  if wait > 0 and on_retry then
-    self:hook(on_retry, { attempt = self.attempts, reason = "rate_limit_remaining", wait = wait })
-  end
-  return wait
+  if wait == 0 then return GO end
+  local on_retry = self.context.hooks.on_retry
+  if on_retry then self:hook(on_retry, { attempt = self.attempts, reason = "rate_limit_remaining", wait = wait }) end
+  return { action = "wait", wait = wait }
+end
+
+--- Has this endpoint answered before (so its limits are known, or it sent none)?
+function Exchange:endpoint_known()
+  return (self.context.limits:get(self.key) or self.context.probed:get(self.key)) ~= nil
+end
+
+--- Notes that this endpoint has answered once.
+function Exchange:endpoint_answered()
+  self.context.probed:set(self.key, true)
 end
 
 --- Marks the start of an attempt.
 function Exchange:begin()
   self.attempts = self.attempts + 1
-  local on_request = self.client._hooks.on_request
+  local on_request = self.context.hooks.on_request
   if on_request then
     local headers = {} -- a copy: the request's table may be shared with other requests
     for name, value in pairs(self.headers) do headers[name] = value end
@@ -109,26 +126,25 @@ function Exchange:begin()
 end
 
 --- Takes an attempt's outcome (what the transport returned).
--- @treturn string "retry" (then a wait in seconds) or "done" (then res, err)
+-- @treturn table `{ action = "retry", wait = seconds }` or `{ action = "done", res = res, err = err }`
 function Exchange:settle(res, message, code)
-  local client = self.client
-  local hooks = client._hooks
+  local context = self.context
+  local hooks = context.hooks
   if res then
     if res.rate_limit then
-      local last = client._limits:get(self.key)
-      if last then
-        last.rate_limit, last.date, last.received_at = res.rate_limit, res.date, res.received_at
-      else
-        client._limits:set(self.key, { rate_limit = res.rate_limit, date = res.date, received_at = res.received_at },
-          self.known ~= nil)
+      local last = context.limits:get(self.key)
+      if not last then
+        last = {}
+        context.limits:set(self.key, last, self.known ~= nil)
       end
+      last.rate_limit, last.date, last.received_at = res.rate_limit, res.date, res.received_at
     end
     if hooks.on_response then
       self:hook(hooks.on_response, { attempt = self.attempts, status = res.status, rate_limit = res.rate_limit,
         headers = res.headers })
     end
   end
-  if res and REDIRECTS[res.status] and client._follow_redirects then
+  if res and REDIRECTS[res.status] and context.follow_redirects then
     local target, why = self:redirect_target(res)
     if target then
       self.redirects = self.redirects + 1
@@ -139,19 +155,19 @@ function Exchange:settle(res, message, code)
         self.idempotent = true
       end
       self.target = target
-      return "retry", 0
+      return { action = "retry", wait = 0 }
     end
     self.redirect_refused = why
   end
   -- redirects followed are not retries
-  local action, wait, reason = client._retry:decide(self.attempts - self.redirects, self.idempotent, res, code)
+  local action, wait, reason = context.retry:decide(self.attempts - self.redirects, self.idempotent, res, code)
   local over_budget = action == "retry" and self:charge(wait)
   if over_budget then action = "over_budget" end
   if action == "retry" then
     if hooks.on_retry then
       self:hook(hooks.on_retry, { attempt = self.attempts, reason = reason, status = res and res.status, wait = wait })
     end
-    return "retry", wait
+    return { action = "retry", wait = wait }
   end
   local ok, err
   if res then
@@ -160,7 +176,7 @@ function Exchange:settle(res, message, code)
     err = errors.new { kind = TRANSPORT_KIND[code] or "network", code = code, method = self.method,
       url = self.target, detail = message .. (TRANSPORT_HINT[code] or ""), attempts = self.attempts }
   end
-  if err then errors.scrub(err, client._scrub) end
+  if err then errors.scrub(err, context.scrub) end
   if err and action ~= "done" and err.kind == "rate_limited" then
     err.retry_after = wait
     if action == "too_long" then
@@ -169,7 +185,7 @@ function Exchange:settle(res, message, code)
     end
   end
   if err and over_budget then err.detail = (err.detail and err.detail .. "; " or "") .. "not retried: " .. over_budget end
-  return "done", ok, err
+  return { action = "done", res = ok, err = err }
 end
 
 --- Turns a completed HTTP response into `res` or `nil, err`.
@@ -214,7 +230,7 @@ function Exchange:finish(res)
   end
   if res.status == 403 then
     if self.known then err.required_scopes = self.known.scopes end
-    if self.client._whoami then err.token_scopes = { unpack(self.client._whoami.scopes) } end
+    err.token_scopes = self.context.token_scopes()
   end
   return nil, err
 end

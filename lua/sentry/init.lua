@@ -12,6 +12,7 @@ local endpoint_memory = require "sentry.endpoint_memory"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
 local token = require "sentry.token"
+local transport = require "sentry.transport"
 local url = require "sentry.url"
 
 local sentry = {
@@ -49,75 +50,25 @@ setmetatable(sentry, {
   end,
 })
 
-local HOOKS = { "on_request", "on_response", "on_retry" }
-
--- Option types are checked by sentry.config (the one list of options); the
--- hooks table's contents are the client's own business.
-local function check_hooks(hooks)
-  for _, hook in ipairs(HOOKS) do
-    if hooks and hooks[hook] ~= nil and type(hooks[hook]) ~= "function" then
-      errors.raise_at_caller("sentry.new: hooks." .. hook .. " must be a function")
-    end
-  end
-end
-
 --- Writes library warnings to stderr unless the caller routes them elsewhere.
 local function default_log(level, message)
   io.stderr:write("sentry: ", level, ": ", message, "\n")
 end
 
---- The sleep the retry loop uses when the caller gives none: inside OpenResty
--- ngx.sleep (yields to the event loop), elsewhere a C sleep that burns no CPU.
-local function default_sleep()
-  local ngx_sleep = rawget(_G, "ngx") and ngx.sleep
-  if ngx_sleep then
-    return function(seconds)
-      local ok = pcall(ngx_sleep, seconds)
-      if not ok then core.sleep(seconds) end -- phases where nginx cannot yield
-    end
-  end
-  return core.sleep
-end
-
--- `value ~= value` catches NaN, which compares false with everything.
-local function positive(name, value)
-  if value ~= nil and (value ~= value or value <= 0) then return name .. " must be greater than 0" end
-end
-
-local function non_negative(name, value)
-  if value ~= nil and (value ~= value or value < 0) then return name .. " must be 0 or more" end
-end
-
-local function whole(name, value)
-  if value ~= nil and not (value >= 1 and value == math.floor(value) and value < math.huge) then
-    return name .. " must be a whole number of at least 1"
-  end
-end
-
-local function check_ranges(values)
-  return positive("timeout", values.timeout) or positive("connect_timeout", values.connect_timeout)
-    or non_negative("max_retries", values.max_retries) or non_negative("max_retry_wait", values.max_retry_wait)
-    or non_negative("max_total_wait", values.max_total_wait)
-    or non_negative("backoff_base", values.backoff_base) or positive("backoff_factor", values.backoff_factor)
-    or non_negative("backoff_cap", values.backoff_cap) or positive("max_body_bytes", values.max_body_bytes)
-    or positive("keepalive_timeout", values.keepalive_timeout) or whole("keepalive_pool_size", values.keepalive_pool_size)
-end
-
 --- Creates a client.
 --
--- Options (all optional; the README's "Options" has the defaults):
+-- Options (all optional; the README's "Options" and `sentry.config.DEFAULTS` have the defaults):
 --
 -- - `token`: the auth token; default `SENTRY_AUTH_TOKEN`, then `.sentryclirc`
 --   files (`false`: none, for a client that fails with "no auth token")
 -- - `base_url`: a self-hosted root, with or without `/api/0/`; `region`:
 --   `"us"` or `"de"` (sentry.io's regions)
 -- - `org`, `project`: what `{org}` and `{project}` in paths stand for
--- - `timeout`, `connect_timeout`: seconds (30, 10)
+-- - `timeout`, `connect_timeout`: seconds
 -- - `max_retries`, `max_retry_wait`, `max_total_wait`: retries after the first
---   try (3), the longest wait slept (60 s) and the most all waits of one call
---   add up to (120 s); `backoff_base`, `backoff_factor`,
---   `backoff_cap`: the exponential backoff (1, 2, 30); `retry_unsafe`: also
---   retry POST and PATCH after a failure the server may have acted on
+--   try, the longest wait slept and the most all waits of one call add up to;
+--   `backoff_base`, `backoff_factor`, `backoff_cap`: the exponential backoff;
+--   `retry_unsafe`: also retry POST and PATCH after a failure the server may have acted on
 -- - `sleep`: `function(seconds)` for every wait; may yield
 -- - `user_agent`: appended to `sentry-lua/VERSION`
 -- - `ca_file`, `proxy`, `proxy_username`, `proxy_password`, `insecure`:
@@ -129,7 +80,7 @@ end
 --   `"curl"` (libcurl everywhere) or `"ngx"` (cosockets always; OpenResty only)
 -- - `max_body_bytes`: larger responses fail with an error
 -- - `keepalive_pool_size`, `keepalive_timeout`: OpenResty's idle connections
---   kept per worker and origin (32), and for how many seconds (60)
+--   kept per worker and origin, and for how many seconds
 -- - `log`: `function(level, message)` for the library's warnings (default: stderr)
 -- - `config`: `false` skips the `.sentryclirc` files; `env`, `home`, `cwd`:
 --   where configuration is read from (see `sentry.config.resolve`)
@@ -150,7 +101,6 @@ end
 function sentry.new(opts)
   if opts ~= nil and type(opts) ~= "table" then errors.raise_at_caller("sentry.new expects a table of options") end
   opts = opts or {}
-  check_hooks(opts.hooks)
   local values, warnings = config.resolve(opts)
   if not values then return nil, errors.invalid(warnings) end
   -- Every message and error leaves through this: the exact token (any format) is masked.
@@ -165,80 +115,46 @@ function sentry.new(opts)
   end
   local ok, problem = token.check(values.token)
   if not ok then return nil, errors.invalid(problem) end
-  local range_problem = check_ranges(values)
-  if range_problem then return nil, errors.invalid(range_problem) end
+  local settings, range_problem = config.settings(values)
+  if not settings then return nil, errors.invalid(range_problem) end
 
   local root, root_problem = url.api_root {
-    base_url = values.base_url, region = values.region, allow_http = values.allow_http }
+    base_url = settings.base_url, region = settings.region, allow_http = settings.allow_http }
   if not root then return nil, errors.invalid(root_problem) end
-  if values.ca_file then -- a typo here would otherwise surface as "certificate not trusted"
-    local file, why = io.open(values.ca_file, "rb")
+  if settings.ca_file then -- a typo here would otherwise surface as "certificate not trusted"
+    local file, why = io.open(settings.ca_file, "rb")
     if not file then return nil, errors.invalid("ca_file cannot be read: " .. tostring(why)) end
     file:close()
   end
-  if values.insecure then
+  if settings.insecure then
     log("warn", "TLS certificate verification is off (insecure = true): anyone on the network path can read the token")
   end
 
-  local info = token.parse(values.token)
-  local user_agent = "sentry-lua/" .. sentry.VERSION
-  if values.user_agent then user_agent = user_agent .. " " .. values.user_agent end
-  local created, handle = pcall(core.new_handle, {
-    token = values.token, user_agent = user_agent, ca_file = values.ca_file, proxy = values.proxy,
-    proxy_username = values.proxy_username, proxy_password = values.proxy_password,
-    insecure = values.insecure, connect_timeout = values.connect_timeout or 10,
-    max_body_bytes = values.max_body_bytes,
-  })
-  if not created then return nil, errors.invalid(scrub(tostring(handle))) end
+  local info = token.parse(settings.token)
+  settings.user_agent = "sentry-lua/" .. sentry.VERSION .. (settings.user_agent and " " .. settings.user_agent or "")
+  local carrier, carrier_problem = transport.new(settings)
+  if not carrier then return nil, errors.invalid(scrub(carrier_problem)) end
 
-  local transport = values.transport or "auto"
-  local in_openresty = rawget(_G, "ngx") ~= nil and ngx.socket ~= nil
-  if transport ~= "auto" and transport ~= "curl" and transport ~= "ngx" then
-    return nil, errors.invalid("transport must be \"auto\", \"curl\" or \"ngx\"")
-  elseif transport == "ngx" and not in_openresty then
-    return nil, errors.invalid("transport \"ngx\" needs OpenResty (nginx with its Lua module)")
-  end
-  local nginx_transport
-  if transport == "ngx" or (transport == "auto" and in_openresty) then
-    nginx_transport = require("sentry.cosocket").new {
-      token = values.token, user_agent = user_agent, insecure = values.insecure,
-      connect_timeout = values.connect_timeout, max_body_bytes = values.max_body_bytes,
-      keepalive_pool_size = values.keepalive_pool_size or 32, keepalive_timeout = values.keepalive_timeout or 60 }
-  end
-
-  local policy = {
-    max_retries = values.max_retries or 3,
-    max_retry_wait = values.max_retry_wait or 60,
-    max_total_wait = values.max_total_wait or 120,
-    backoff_base = opts.backoff_base or 1,
-    backoff_factor = opts.backoff_factor or 2,
-    backoff_cap = opts.backoff_cap or 30,
-    reset_margin = 0.1,
-    retry_unsafe = opts.retry_unsafe or false,
-  }
   local client = setmetatable({
     base_url = root,
-    org = values.org,
-    project = values.project,
+    org = settings.org,
+    project = settings.project,
     token_info = { type = info.type, org = info.org, url = info.url, region_url = info.region_url },
-    _handle = handle,
-    _cosocket = nginx_transport,
-    _cosocket_always = transport == "ngx",
-    _token_display = token.redact(values.token),
-    _timeout = values.timeout or 30,
-    _sleep = opts.sleep or default_sleep(),
-    _hooks = opts.hooks or {},
+    _transport = carrier,
+    _token_display = token.redact(settings.token),
+    _timeout = settings.timeout,
+    _sleep = settings.sleep or carrier.sleep,
     _log = log,
-    _scrub = scrub,
-    _check_scopes = opts.check_scopes or false,
-    _follow_redirects = opts.follow_redirects or false,
-    _limits = endpoint_memory.new(),
-    _probed = endpoint_memory.new(),
+    _check_scopes = settings.check_scopes,
     _endpoints = {},
     _endpoints_count = 0,
-    _policy = policy,
-    _retry = core.new_policy(policy),
   }, Client)
+  client._exchange_context = {
+    base_url = root, limits = endpoint_memory.new(), probed = endpoint_memory.new(), retry = core.new_policy(settings),
+    policy = { max_retry_wait = settings.max_retry_wait, max_total_wait = settings.max_total_wait,
+      reset_margin = settings.reset_margin }, hooks = settings.hooks or {}, scrub = scrub,
+    follow_redirects = settings.follow_redirects, token_scopes = function() return client:_token_scopes() end,
+  }
   return client
 end
 

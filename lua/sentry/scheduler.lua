@@ -11,15 +11,13 @@ local errors = require "sentry.errors"
 local Scheduler = {}
 Scheduler.__index = Scheduler
 
---- @param client the client whose exchanges these are
--- @tparam number concurrency the most requests in flight at once
+--- @tparam number concurrency the most requests in flight at once
 -- @tparam function on_done `function(id, res, err)` for each finished exchange
 -- @tparam[opt] boolean contain when true, an error raised while handling one
 --   exchange (a hook, a request the transport refuses) ends that exchange with
 --   a "lua_error" err instead of propagating: an event loop must never see it
-function Scheduler.new(client, concurrency, on_done, contain)
+function Scheduler.new(concurrency, on_done, contain)
   return setmetatable({
-    client = client,
     concurrency = concurrency,
     on_done = on_done,
     contain = contain,
@@ -55,11 +53,12 @@ function Scheduler:finished()
   return self.in_flight == 0 and #self.waiting == 0
 end
 
-function Scheduler:endpoint_allows(key)
+function Scheduler:endpoint_allows(exchange)
+  local key = exchange.key
   local cap = self.caps[key]
   if cap == nil then
     -- never seen: one request first; limits come back with its response
-    cap = (self.client._limits:get(key) or self.client._probed:get(key)) and math.huge or 1
+    cap = exchange:endpoint_known() and math.huge or 1
   end
   return (self.per_key[key] or 0) < cap
 end
@@ -68,14 +67,14 @@ end
 local function try_start(self, entry, engine, now)
   local exchange = entry.exchange
   local key = exchange.key
-  local pause, err = exchange:pause(self.per_key[key] or 0)
-  if not pause then
-    self.on_done(entry.id, nil, err)
+  local pause = exchange:pause(self.per_key[key] or 0)
+  if pause.action == "fail" then
+    self.on_done(entry.id, nil, pause.err)
     return "finished"
-  elseif pause > 0 then
-    entry.ready_at = now + pause
-  elseif pause < 0 then
-    entry.ready_at = now -- a response in flight will tell what the new window allows
+  elseif pause.action == "wait" then
+    entry.ready_at = now + pause.wait
+  elseif pause.action == "await_response" then
+    entry.ready_at = now
   else
     exchange:begin()
     engine:start(entry.id, exchange.method, exchange.target, exchange.headers, exchange.body, exchange.timeout)
@@ -99,7 +98,7 @@ function Scheduler:start_ready(engine)
   for _, entry in ipairs(waiting) do
     local group = entry.group
     local started = false
-    if entry.ready_at <= now and self.in_flight < self.concurrency and self:endpoint_allows(entry.exchange.key)
+    if entry.ready_at <= now and self.in_flight < self.concurrency and self:endpoint_allows(entry.exchange)
         and (not group or group.in_flight < group.limit) then
       started = guarded(self, entry.id, entry.exchange, try_start, entry, engine, now) == "finished"
     end
@@ -113,8 +112,9 @@ end
 
 --- Learns what the server allows from a response's concurrency headers: at the
 -- time it answered, `remaining` more were allowed beyond the `ours` we had in flight.
-function Scheduler:learn(key, rate_limit, ours)
-  self.client._probed:set(key, true)
+function Scheduler:learn(exchange, rate_limit, ours)
+  local key = exchange.key
+  exchange:endpoint_answered()
   if not rate_limit then return end
   local cap = rate_limit.concurrent_limit or math.huge
   if rate_limit.concurrent_remaining then cap = math.min(cap, ours + rate_limit.concurrent_remaining) end
@@ -122,13 +122,24 @@ function Scheduler:learn(key, rate_limit, ours)
 end
 
 local function settle(self, entry, completion)
-  local action, wait_or_res, err = entry.exchange:settle(completion.res, completion.message, completion.code)
-  if action == "retry" then
-    entry.ready_at = core.now() + wait_or_res
+  local outcome = entry.exchange:settle(completion.res, completion.message, completion.code)
+  if outcome.action == "retry" then
+    entry.ready_at = core.now() + outcome.wait
     self.waiting[#self.waiting + 1] = entry
   else
-    self.on_done(entry.id, wait_or_res, err)
+    self.on_done(entry.id, outcome.res, outcome.err)
   end
+end
+
+-- Takes exchange `id` off the running ones; also returns how many to its
+-- endpoint were in flight, itself included.
+local function stop_running(self, id)
+  local entry = self.running[id]
+  local key = entry.exchange.key
+  local ours = self.per_key[key]
+  self.running[id], self.in_flight, self.per_key[key] = nil, self.in_flight - 1, ours - 1
+  if entry.group then entry.group.in_flight = entry.group.in_flight - 1 end
+  return entry, ours
 end
 
 --- Drops exchange `id`, waiting or in flight (then the engine stops its
@@ -141,28 +152,17 @@ function Scheduler:cancel(id, engine)
       return true
     end
   end
-  local entry = self.running[id]
-  if not entry then return false end
+  if not self.running[id] then return false end
   engine:cancel(id)
-  self.running[id] = nil
-  local key = entry.exchange.key
-  self.in_flight = self.in_flight - 1
-  self.per_key[key] = self.per_key[key] - 1
-  if entry.group then entry.group.in_flight = entry.group.in_flight - 1 end
+  stop_running(self, id)
   return true
 end
 
 --- Takes one completion from the engine: `{ id, res }` or `{ id, message, code }`.
 function Scheduler:complete(completion)
   local id = completion.id
-  local entry = self.running[id]
-  self.running[id] = nil
-  local key = entry.exchange.key
-  local ours = self.per_key[key]
-  self.in_flight = self.in_flight - 1
-  self.per_key[key] = ours - 1
-  if entry.group then entry.group.in_flight = entry.group.in_flight - 1 end
-  if completion.res then self:learn(key, completion.res.rate_limit, ours) end
+  local entry, ours = stop_running(self, id)
+  if completion.res then self:learn(entry.exchange, completion.res.rate_limit, ours) end
   guarded(self, id, entry.exchange, settle, entry, completion)
 end
 
