@@ -45,7 +45,7 @@ describe_luv("cancelling async requests", function()
     assert.are.equal(1, #calls)
     assert.is_nil(calls[1].res)
     assert.are.equal("cancelled", calls[1].err.kind)
-    assert.is_true(calls[1].at < 1, "called back after " .. calls[1].at .. " s")
+    assert.is_true(calls[1].at < 1.8, "called back after " .. calls[1].at .. " s") -- uncancelled: 2 s
     assert.is_false(handle:cancel()) -- once finished, nothing left to cancel
     -- the cancelled transfer's connection is closed, not reused
     local after
@@ -80,8 +80,20 @@ describe_luv("cancelling async requests", function()
     assert.are.equal(1, #calls)
     local results = calls[1]
     assert.are.equal(5, #results)
-    assert.are.equal(200, results[1].res.status)
-    for i = 2, 5 do assert.are.equal("cancelled", results[i].err.kind, "request " .. i) end
+    -- the first may have finished before the cancel (not under valgrind); the last
+    -- cannot have: it had 750 ms to go behind four others at concurrency 1
+    local cancelled = 0
+    for i = 1, 5 do
+      local result = results[i]
+      if result.res then
+        assert.are.equal(200, result.res.status)
+      else
+        assert.are.equal("cancelled", result.err.kind, "request " .. i)
+        cancelled = cancelled + 1
+      end
+    end
+    assert.is_true(cancelled >= 4, cancelled .. " cancelled")
+    assert.are.equal("cancelled", results[5].err.kind)
     assert.is_false(handle:cancel())
   end)
 end)

@@ -23,8 +23,10 @@ local function timed(fn, ...)
   return harness.now() - started, unpack(results, 1, results.n)
 end
 
+-- Within timeout + 1 s, as the issue asks (the old code took 10 s to minutes);
+-- the margin also holds under valgrind.
 local function assert_quick(seconds, what)
-  assert(seconds < 1, string.format("%s took %.2f s (timeout %d s)", what, seconds, TIMEOUT))
+  assert(seconds < TIMEOUT + 1, string.format("%s took %.2f s (timeout %d s)", what, seconds, TIMEOUT))
 end
 
 local function client(overrides)
