@@ -83,7 +83,8 @@ function server.start(opts)
   for _ = 1, 20 do
     local port = math.random(20000, 59997)
     local values = {
-      PREFIX = prefix, PORT = tostring(port), PORT_H2 = tostring(port + 1), PORT_H1 = tostring(port + 2), BENCH_DIR = opts.bench_dir, LIST_JSON = list,
+      PREFIX = prefix, PORT = tostring(port), PORT_H2 = tostring(port + 1), PORT_H1 = tostring(port + 2),
+      BENCH_DIR = opts.bench_dir, LIST_JSON = list,
       -- as root, nginx would run its worker as nobody, who may not read the checkout
       USER = capture("id -u") == "0" and "user root;" or "",
     }
