@@ -498,7 +498,7 @@ local function network(srv)
   if not options.delay then return end
   local lua = network_lua()
   local rtts = QUICK and { 20 } or { 0, 20, 50 }
-  local protocols = { { id = "h2", label = "h2 offered", port = srv.h2_port } }
+  local protocols = { { id = "h2", label = "h2 + HTTP/1.1", port = srv.h2_port } }
   if not QUICK then protocols[2] = { id = "h1", label = "HTTP/1.1 only", port = srv.h1_port, only = "module" } end
   local pids, cells = {}, {}
   report.network = { lua = lua, rtts = rtts, protocols = protocols, cells = cells }
@@ -681,8 +681,8 @@ local function network_lines()
     for _, protocol in ipairs(net.protocols) do
       local counts = net.cells[protocol.id .. "/" .. workload.id .. "/connections"]
       if counts and counts.connections then
-        add(string.format("sentry-lua over %s: %d TCP connection(s), %d TLS handshake(s) for %d requests.",
-          protocol.label, counts.connections, counts.handshakes or 0, counts.requests or 0))
+        add(string.format("sentry-lua, listener %s, RTT %d ms: %d TCP connection(s), %d TLS handshake(s) for %d requests.",
+          protocol.label, net.rtts[#net.rtts], counts.connections, counts.handshakes or 0, counts.requests or 0))
       end
     end
     add("")
