@@ -239,6 +239,9 @@ void sentry_transfer_init(lua_State *L, sentry_transfer *t, sentry_settings *s) 
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_PATH_AS_IS, 1L); /* the path checked in Lua is the path sent: no dot-segment squashing */
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
+  /* Concurrent transfers wait for a connection being set up that may carry
+   * HTTP/2 rather than open their own: a batch makes one TLS handshake. */
+  SET(CURLOPT_PIPEWAIT, 1L);
   SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
 #if LIBCURL_VERSION_NUM >= 0x075500
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
