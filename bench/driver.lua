@@ -450,7 +450,7 @@ local WORKLOADS = {
     limit_text = "ceil(100/25) × RTT + handshake", slack = 0.15 },
 }
 local NET_CLIENTS = {
-  { id = "module", label = "sentry-lua (`get`, `paginate`, `batch`)" },
+  { id = "module", label = "sentry-lua (`get`, `paginate` with `prefetch`, `batch`)" },
   { id = "curl", label = "curl CLI, a process per request (`xargs -P 25` for (c))" },
   { id = "luasec", label = "luasocket + luasec `ssl.https` (HTTP/1.1; (c) one at a time)" },
   { id = "luahttp", label = "lua-http (a connection per request; cqueues, 25 at a time for (c))" },

@@ -12,7 +12,7 @@
 --   pages   1 000 items in 10 pages of 100, the consumer spending 5 ms a page
 --   detail  100 GETs, at most 25 at a time (Sentry's ConcurrentLimit)
 --
--- Clients: module (client:get, client:paginate, client:batch), curl (the curl
+-- Clients: module (client:get, client:paginate with prefetch, client:batch), curl (the curl
 -- CLI, one process per request), luasec (ssl.https, a connection per request),
 -- luahttp (lua-http, a connection per request, cqueues for concurrency),
 -- luacurl (Debian's lua-curl, one reused easy handle; it has no multi API).
@@ -77,7 +77,7 @@ function clients.module()
     end,
     pages = function()
       local items = 0
-      for item in client:paginate(PAGES_PATH) do
+      for item in client:paginate(PAGES_PATH, { prefetch = true }) do
         items = items + 1
         if item.id == nil then fail("item without id") end
         if items % 100 == 0 then sleep(CONSUMER_SECONDS) end
