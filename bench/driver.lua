@@ -10,10 +10,10 @@ do
   local i = 1
   while arg[i] do
     local name, value = arg[i], arg[i + 1]
-    if name == "--quick" then
-      options.quick = true
+    if name == "--quick" or name == "--network" then
+      options[name:sub(3)] = true
       i = i + 1
-    elseif name == "--floor" or name == "--lua" or name == "--out" or name == "--others" then
+    elseif name == "--floor" or name == "--lua" or name == "--out" or name == "--others" or name == "--delay" then
       options[name:sub(3)] = value
       i = i + 2
     else
@@ -431,6 +431,147 @@ local function callgrind(url)
   end
 end
 
+
+-- --- network-shaped: TLS, HTTP/2 or HTTP/1.1, an added round-trip time -------
+
+-- The workloads of bench/network.lua and their physical limits in round trips
+-- (rtt, seconds): HANDSHAKE is what a new connection costs before its first
+-- request can leave, TCP's handshake plus TLS 1.3's.
+local HANDSHAKE = 2
+local WORKLOADS = {
+  { id = "seq", label = "(a) 20 sequential GETs",
+    limit = function(rtt) return 20 * rtt + HANDSHAKE * rtt end,
+    limit_text = "20 × RTT + handshake (2 RTT)", slack = 0.10 },
+  { id = "pages", label = "(b) 1 000 items in 10 pages, consumer 5 ms a page",
+    limit = function(rtt) return math.max(10 * rtt, 0.050) + rtt + HANDSHAKE * rtt end,
+    limit_text = "max(10 × RTT, 50 ms) + RTT + handshake", slack = 0.15 },
+  { id = "detail", label = "(c) 100 detail GETs, ConcurrentLimit 25",
+    limit = function(rtt) return math.ceil(100 / 25) * rtt + HANDSHAKE * rtt end,
+    limit_text = "ceil(100/25) × RTT + handshake", slack = 0.15 },
+}
+local NET_CLIENTS = {
+  { id = "module", label = "sentry-lua (`get`, `paginate` with `prefetch`, `batch`)" },
+  { id = "curl", label = "curl CLI, a process per request (`xargs -P 25` for (c))" },
+  { id = "luasec", label = "luasocket + luasec `ssl.https` (HTTP/1.1; (c) one at a time)" },
+  { id = "luahttp", label = "lua-http (a connection per request; cqueues, 25 at a time for (c))" },
+  { id = "luacurl", label = "lua-curl (one easy handle; no multi API: (c) one at a time)" },
+}
+
+local function net_sample(lua, client, workload, url, ca_file)
+  local command = PIN_CLIENT .. lua_env(lua) .. lua .. " bench/network.lua " .. client .. " " .. workload .. " "
+    .. quote(url) .. " " .. quote(ca_file)
+  return run_sample(command)
+end
+
+local DRIVER_PID = trim(capture("echo $PPID"))
+
+-- Starts bench/delay.c between a free port and target; returns its URL and pid.
+local function start_delay(target_port, rtt_ms)
+  for _ = 1, 20 do
+    local port = math.random(20000, 59999)
+    -- a backstop as for nginx: the proxy ends with the driver, however it ends
+    local out = capture(PIN_SERVER .. quote(options.delay) .. " " .. port .. " " .. target_port .. " " .. rtt_ms
+      .. " >/dev/null 2>&1 </dev/null & pid=$!; driver=" .. DRIVER_PID .. "; "
+      .. "(while kill -0 $driver && kill -0 $pid; do sleep 0.5; done 2>/dev/null; kill $pid 2>/dev/null)"
+      .. " >/dev/null 2>&1 </dev/null & sleep 0.2; kill -0 $pid 2>/dev/null && echo \"pid=$pid\"")
+    local pid = tonumber(out:match("pid=(%d+)"))
+    if pid then return "https://127.0.0.1:" .. port, pid end
+  end
+  error("bench: the delay proxy does not start", 0)
+end
+
+-- The interpreter the network clients run on: the first where lua-http and
+-- lua-curl both load (Debian builds them for Lua 5.1 and LuaJIT), else LUA.
+local function network_lua()
+  for _, lua in ipairs { LUA, (options.others or ""):match("%S+") or LUA } do
+    if loads(lua, "http.request") and loads(lua, "curl") and loads(lua, "ssl.https") and loads(lua, "sentry") then
+      return lua
+    end
+  end
+  for other in (options.others or ""):gmatch("%S+") do
+    if loads(other, "http.request") and loads(other, "curl") and loads(other, "sentry") then return other end
+  end
+  return LUA
+end
+
+local function network(srv)
+  if not options.delay then return end
+  local lua = network_lua()
+  local rtts = QUICK and { 20 } or { 0, 20, 50 }
+  local protocols = { { id = "h2", label = "h2 + HTTP/1.1", port = srv.h2_port } }
+  if not QUICK then protocols[2] = { id = "h1", label = "HTTP/1.1 only", port = srv.h1_port, only = "module" } end
+  local pids, cells = {}, {}
+  report.network = { lua = lua, rtts = rtts, protocols = protocols, cells = cells }
+  local ok, problem = pcall(function()
+    local urls = {}
+    for _, protocol in ipairs(protocols) do
+      urls[protocol.id] = {}
+      for _, rtt in ipairs(rtts) do
+        if rtt == 0 then
+          urls[protocol.id][rtt] = "https://127.0.0.1:" .. protocol.port
+        else
+          local url, pid = start_delay(protocol.port, rtt)
+          urls[protocol.id][rtt], pids[#pids + 1] = url, pid
+        end
+      end
+    end
+    local usable = {}
+    for _, client in ipairs(NET_CLIENTS) do
+      local needs = { luasec = "ssl.https", luahttp = "http.request", luacurl = "curl" }
+      if client.id == "curl" then usable[client.id] = has("curl")
+      else usable[client.id] = needs[client.id] == nil or loads(lua, needs[client.id]) end
+    end
+    for round = 1, QUICK and 1 or 3 do
+      io.stdout:write("network round ", round, ":")
+      for _, rtt in ipairs(rtts) do
+        for _, protocol in ipairs(protocols) do
+          for _, workload in ipairs(WORKLOADS) do
+            for _, client in ipairs(NET_CLIENTS) do
+              if usable[client.id] and (not protocol.only or protocol.only == client.id) then
+                local key = table.concat({ protocol.id, rtt, workload.id, client.id }, "/")
+                local cell = cells[key] or { seconds = {} }
+                cells[key] = cell
+                local sample, why = net_sample(lua, client.id, workload.id, urls[protocol.id][rtt], srv.ca_file)
+                if sample then
+                  cell.seconds[#cell.seconds + 1] = sample.seconds
+                  io.stdout:write(" ", key, "=", string.format("%.3f", sample.seconds))
+                else
+                  cell.problem = why
+                  io.stdout:write(" ", key, "=FAILED")
+                end
+                io.stdout:flush()
+              end
+            end
+          end
+        end
+      end
+      say()
+    end
+    -- connections and handshakes of one more module run of each workload
+    for _, protocol in ipairs(protocols) do
+      local stats_url = "https://127.0.0.1:" .. protocol.port .. "/api/0/bench/stats/"
+      local function stats()
+        local out = capture("curl -s --cacert " .. quote(srv.ca_file) .. " " .. quote(stats_url))
+        return { connections = tonumber(out:match('"connections":(%d+)')),
+          handshakes = tonumber(out:match('"handshakes":(%d+)')), requests = tonumber(out:match('"requests":(%d+)')) }
+      end
+      for _, workload in ipairs(WORKLOADS) do
+        stats()
+        if net_sample(lua, "module", workload.id, urls[protocol.id][rtts[#rtts]], srv.ca_file) then
+          cells[protocol.id .. "/" .. workload.id .. "/connections"] = stats()
+        end
+      end
+    end
+  end)
+  for _, pid in ipairs(pids) do capture("kill " .. pid .. " 2>/dev/null") end
+  check("network-shaped benchmarks run", ok, tostring(problem))
+  for key, cell in pairs(cells) do
+    if cell.seconds then
+      if check("network: " .. key, cell.problem == nil, cell.problem) then cell.median = median(cell.seconds) end
+    end
+  end
+end
+
 -- --- BENCHMARKS.md -------------------------------------------------------------
 
 local function ratio(value, floor)
@@ -482,6 +623,112 @@ local function target_lines()
       report.wait.cpu_max * 1000, report.wait.wall))
   else
     add(nil, "429 wait")
+  end
+  return lines
+end
+
+
+-- The network section of BENCHMARKS.md (also printed by --quick).
+local function network_lines()
+  local net, lines = report.network, {}
+  if not net then return lines end
+  local function add(...) lines[#lines + 1] = table.concat({ ... }) end
+  local function cell(protocol, rtt, workload, client)
+    return net.cells[table.concat({ protocol, rtt, workload, client }, "/")]
+  end
+  add("## Network-shaped: TLS, HTTP/2 and round trips")
+  add("")
+  add("The same nginx over TLS 1.3 (a certificate made for the run), on a listener offering HTTP/2")
+  add("and one offering HTTP/1.1 only, behind bench/delay.c: a loopback proxy that delivers each byte")
+  add("RTT/2 late in each direction and holds a new connection for one RTT (the TCP handshake).")
+  add("Every sample is a new client process: its first connection and handshake count, as they do for its")
+  add("users (process start-up and `require` do not, except for the curl CLI, whose per-request start")
+  add("is the point). All Lua clients on ", net.lua, " (where Debian's lua-http and lua-curl load).")
+  add("Seconds are medians of ", QUICK and 1 or 3, " interleaved rounds; × limit is the time over the physical")
+  add("limit beside it (a new connection's handshake is TCP + TLS 1.3, 2 RTT).")
+  add("")
+  for _, workload in ipairs(WORKLOADS) do
+    add("### ", workload.label)
+    add("")
+    add("Physical limit: ", workload.limit_text, ".")
+    add("")
+    local header, rule = { "| client | server offers" }, { "| --- | ---" }
+    for _, rtt in ipairs(net.rtts) do
+      local limit = workload.limit(rtt / 1000)
+      header[#header + 1] = string.format(" | RTT %d ms (limit %.0f ms) | × limit", rtt, limit * 1000)
+      rule[#rule + 1] = " | ---: | ---:"
+    end
+    add(table.concat(header), " |")
+    add(table.concat(rule), " |")
+    for _, protocol in ipairs(net.protocols) do
+      for _, client in ipairs(NET_CLIENTS) do
+        local row, any = { "| ", client.label, " | ", protocol.label }, false
+        for _, rtt in ipairs(net.rtts) do
+          local c = cell(protocol.id, rtt, workload.id, client.id)
+          local limit = workload.limit(rtt / 1000)
+          if c and c.median then
+            any = true
+            row[#row + 1] = string.format(" | %.0f ms | %s", c.median * 1000,
+              limit > 0 and string.format("%.2f×", c.median / limit) or "—")
+          else
+            row[#row + 1] = " | " .. (c and "failed" or "—") .. " | —"
+          end
+        end
+        if any then add(table.concat(row), " |") end
+      end
+    end
+    add("")
+    for _, protocol in ipairs(net.protocols) do
+      local counts = net.cells[protocol.id .. "/" .. workload.id .. "/connections"]
+      if counts and counts.connections then
+        add(string.format("sentry-lua, listener %s, RTT %d ms: %d TCP connection(s), %d TLS handshake(s) for %d requests.",
+          protocol.label, net.rtts[#net.rtts], counts.connections, counts.handshakes or 0, counts.requests or 0))
+      end
+    end
+    add("")
+  end
+  return lines
+end
+
+-- Targets of the network section: the module's time over the limit, and the
+-- module against each peer, at each RTT above 0.
+local function network_target_lines()
+  local net, lines = report.network, {}
+  if not net then return lines end
+  local function add(ok, text)
+    lines[#lines + 1] = string.format("- %s %s", ok == nil and "(not measured)" or (ok and "**holds**:" or "**misses**:"), text)
+  end
+  local function seconds(protocol, rtt, workload, client)
+    local c = net.cells[table.concat({ protocol, rtt, workload, client }, "/")]
+    return c and c.median
+  end
+  for _, workload in ipairs(WORKLOADS) do
+    for _, rtt in ipairs(net.rtts) do
+      if rtt > 0 then
+        local mine, limit = seconds("h2", rtt, workload.id, "module"), workload.limit(rtt / 1000)
+        if mine then
+          add(mine <= limit * (1 + workload.slack), string.format("%s, RTT %d ms, HTTP/2: within %d%% of the limit — %.2f×",
+            workload.label, rtt, workload.slack * 100, mine / limit))
+          local slowest_ratio, behind = math.huge, {}
+          for _, client in ipairs(NET_CLIENTS) do
+            local theirs = seconds("h2", rtt, workload.id, client.id)
+            if client.id ~= "module" and theirs then
+              slowest_ratio = math.min(slowest_ratio, theirs / mine)
+              if theirs <= mine then behind[#behind + 1] = client.id end
+            end
+          end
+          if slowest_ratio < math.huge then
+            add(#behind == 0, string.format("%s, RTT %d ms: ahead of every peer — the closest takes %.2f× the module's time%s",
+              workload.label, rtt, slowest_ratio, #behind > 0 and (" (behind " .. table.concat(behind, ", ") .. ")") or ""))
+          end
+          local cli = seconds("h2", rtt, workload.id, "curl")
+          if workload.id == "seq" and cli then
+            add(cli >= 5 * mine, string.format("%s, RTT %d ms, TLS: at least 5× the curl CLI — %.1f×", workload.label,
+              rtt, cli / mine))
+          end
+        end
+      end
+    end
   end
   return lines
 end
@@ -628,9 +875,11 @@ local function write_report(path, machine, url_note)
     end
   end
   line("")
+  for _, l in ipairs(network_lines()) do line(l) end
   line("## Targets")
   line("")
   for _, l in ipairs(target_lines()) do line(l) end
+  for _, l in ipairs(network_target_lines()) do line(l) end
   line("")
   local notes = io.open("bench/notes.md", "rb")
   if notes then
@@ -654,6 +903,7 @@ end
 say("server: ", srv.url, PIN_SERVER:find("taskset", 1, true) and " (server on core 1, clients on core 0)" or " (not pinned)")
 
 local ran, problem = pcall(function()
+  if options.network then return network(srv) end
   throughput(srv.url)
   wrk_check(srv.url)
   pagination(srv.url)
@@ -661,11 +911,12 @@ local ran, problem = pcall(function()
   batch(srv.url)
   stages(srv.url)
   callgrind(srv.url)
+  network(srv)
 end)
 server.stop(srv)
 check("benchmarks finish", ran, tostring(problem))
 
-if not QUICK and ran then
+if not QUICK and not options.network and ran then
   local commit = first_line("git rev-parse --short HEAD")
   local dirty = first_line("git status --porcelain --untracked-files=no -- src lua | head -n 1") ~= ""
   local code_note = commit ~= "" and ("commit " .. commit .. (dirty and ", with uncommitted changes in src/ or lua/" or ""))
@@ -674,5 +925,9 @@ if not QUICK and ran then
   say("wrote ", options.out or "BENCHMARKS.md")
   for _, l in ipairs(target_lines()) do say(l) end
 end
+if QUICK or options.network then
+  for _, l in ipairs(network_lines()) do say(l) end
+end
+for _, l in ipairs(network_target_lines()) do say(l) end
 say(passed, " passed, ", failed, " failed")
 os.exit(failed == 0 and 0 or 1)

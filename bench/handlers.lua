@@ -12,7 +12,8 @@ local ITEM = '{"id":"%d","shortId":"WEB-%d","title":"TypeError: Cannot read prop
   .. '"count":"%d","userCount":%d,"firstSeen":"2024-03-01T10:00:00Z"}'
 
 local function origin()
-  return ngx.var.scheme .. "://" .. ngx.var.http_host
+  -- HTTP/2 clients send :authority, which nginx 1.22 does not turn into $http_host
+  return ngx.var.scheme .. "://" .. (ngx.var.http_host or ngx.var.host .. ":" .. ngx.var.server_port)
 end
 
 local function link(base, rel, cursor, results)
@@ -54,6 +55,29 @@ function handlers.limited()
     return
   end
   ngx.print('{"ok":true}')
+end
+
+-- Per port: connections, TLS handshakes (full or resumed) and requests.
+function handlers.count()
+  if ngx.var.uri == "/api/0/bench/stats/" then return end
+  local counts, port = ngx.shared.bench_counts, ngx.var.server_port
+  counts:incr(port .. ":requests", 1, 0)
+  -- $connection is the TCP connection's serial number, the same for every
+  -- HTTP/2 stream on it
+  if counts:add("seen:" .. ngx.var.connection, true, 600) then
+    counts:incr(port .. ":connections", 1, 0)
+    if ngx.var.https == "on" then counts:incr(port .. ":handshakes", 1, 0) end
+  end
+end
+
+function handlers.stats()
+  local counts, port = ngx.shared.bench_counts, ngx.var.arg_port or ngx.var.server_port
+  local values = {}
+  for _, name in ipairs { "connections", "handshakes", "requests" } do
+    values[#values + 1] = string.format('"%s":%d', name, counts:get(port .. ":" .. name) or 0)
+    counts:delete(port .. ":" .. name)
+  end
+  ngx.print("{", table.concat(values, ","), "}")
 end
 
 return handlers

@@ -53,8 +53,20 @@ local function start_watchdog(prefix, nginx_pid)
   run("nohup sh -c " .. quote(script) .. " >/dev/null 2>&1 </dev/null &")
 end
 
+-- A self-signed certificate for 127.0.0.1, made for this run: the clients
+-- trust it as their CA file.
+local function make_certificate(prefix)
+  local made = run("cd " .. quote(prefix) .. " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1"
+    .. " -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout server.key -out server.pem"
+    .. " >/dev/null 2>&1")
+  if not made then error("bench: openssl could not make a certificate (is openssl installed?)", 0) end
+  return prefix .. "/server.pem"
+end
+
 --- Starts nginx. opts: bench_dir (absolute path of bench/), pin (a command
--- prefix such as "taskset -c 1 ", or ""). Returns { url, port, prefix, pid }.
+-- prefix such as "taskset -c 1 ", or ""). Returns { url, port, prefix, pid,
+-- h2_port, h1_port, ca_file }: plain HTTP on port, TLS with HTTP/2 on h2_port,
+-- TLS with HTTP/1.1 only on h1_port, all three on 127.0.0.1.
 -- nginx is stopped when the calling process ends, whatever the reason.
 function server.start(opts)
   local reserved = os.tmpname()
@@ -66,11 +78,13 @@ function server.start(opts)
   local list = assert(read_file(opts.bench_dir .. "/list.json")):gsub("%s+$", "")
   assert(not list:find("['\\$]"), "bench: list.json must not hold ', \\ or $")
   local nginx = find_nginx()
+  local ca_file = make_certificate(prefix)
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100003)
   for _ = 1, 20 do
-    local port = math.random(20000, 59999)
+    local port = math.random(20000, 59997)
     local values = {
-      PREFIX = prefix, PORT = tostring(port), BENCH_DIR = opts.bench_dir, LIST_JSON = list,
+      PREFIX = prefix, PORT = tostring(port), PORT_H2 = tostring(port + 1), PORT_H1 = tostring(port + 2),
+      BENCH_DIR = opts.bench_dir, LIST_JSON = list,
       -- as root, nginx would run its worker as nobody, who may not read the checkout
       USER = capture("id -u") == "0" and "user root;" or "",
     }
@@ -86,7 +100,8 @@ function server.start(opts)
         if capture("curl -s -o /dev/null -w '%{http_code}' --max-time 2 " .. quote(url .. "/api/0/bench/slow/")) == "200" then
           local pid = tonumber(read_file(prefix .. "/nginx.pid"))
           if pid then start_watchdog(prefix, pid) end
-          return { url = url, port = port, prefix = prefix, pid = pid }
+          return { url = url, port = port, prefix = prefix, pid = pid, h2_port = port + 1, h1_port = port + 2,
+            ca_file = ca_file }
         end
         run("sleep 0.05")
       end

@@ -291,6 +291,9 @@ static void new_easy(lua_State *L, sentry_transfer *t) {
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_PATH_AS_IS, 1L); /* the path checked in Lua is the path sent: no dot-segment squashing */
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
+  /* Concurrent transfers wait for a connection being set up that may carry
+   * HTTP/2 rather than open their own: a batch makes one TLS handshake. */
+  SET(CURLOPT_PIPEWAIT, 1L);
   SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
 #if LIBCURL_VERSION_NUM >= 0x075500
   SET(CURLOPT_PROTOCOLS_STR, "http,https");

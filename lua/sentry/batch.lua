@@ -43,19 +43,8 @@ function batch.schedule(client, requests, concurrency, on_done)
   return scheduler
 end
 
---- Runs requests concurrently and waits for all of them.
--- @param client
--- @tparam table requests each `{ method, path, opts }` or `{ method=, path=, query=, ... }`
--- @tparam[opt] table opts `{ concurrency = 10 }`
--- @treturn table one `{ res = ..., err = ... }` per request, in input order
-function batch.run(client, requests, opts)
-  local concurrency = batch.check_options(opts)
-  local results = {}
-  local scheduler = batch.schedule(client, requests, concurrency, function(index, res, err)
-    results[index] = { res = res, err = err }
-  end)
-  local carrier = client._transport
-  local engine = carrier:engine()
+-- Runs the scheduler's exchanges on engine until none is left.
+local function drive(client, scheduler, engine)
   while not scheduler:finished() do
     local next_due = scheduler:start_ready(engine)
     if engine:in_flight() > 0 then
@@ -71,8 +60,46 @@ function batch.run(client, requests, opts)
       client._sleep(math.max(next_due - core.now(), 0))
     end
   end
+end
+
+--- Runs requests concurrently and waits for all of them.
+-- @param client
+-- @tparam table requests each `{ method, path, opts }` or `{ method=, path=, query=, ... }`
+-- @tparam[opt] table opts `{ concurrency = 10 }`
+-- @treturn table one `{ res = ..., err = ... }` per request, in input order
+function batch.run(client, requests, opts)
+  local concurrency = batch.check_options(opts)
+  local results = {}
+  local scheduler = batch.schedule(client, requests, concurrency, function(index, res, err)
+    results[index] = { res = res, err = err }
+  end)
+  local carrier = client._transport
+  local engine = carrier:engine()
+  drive(client, scheduler, engine)
   carrier:engine_done(engine)
   return results
+end
+
+--- Sends one request now and returns a function that waits for its answer
+-- (`res` or nil, err), with the same retry and rate-limit rules as
+-- `client:request`: the caller works while the answer travels. It runs on an
+-- engine of its own, so other requests made meanwhile cannot take its
+-- completion. Over cosockets the request is simply made when waited for.
+function batch.start(client, method, path, opts)
+  local carrier = client._transport
+  if carrier:over_nginx() then
+    return function() return client:request(method, path, opts) end
+  end
+  local res, err
+  local scheduler = batch.schedule(client, { { method, path, opts } }, 1, function(_, r, e) res, err = r, e end)
+  local engine = core.new_engine(carrier:curl(), "poll")
+  scheduler:start_ready(engine)
+  if engine:in_flight() > 0 then engine:perform() end -- puts the request on the wire
+  return function()
+    drive(client, scheduler, engine)
+    engine:close()
+    return res, err
+  end
 end
 
 return batch

@@ -24,6 +24,11 @@
 --   and the next cursor points at the first item not returned.
 -- - `max_pages`: the most pages to request.
 -- - `cursor`: where to start, e.g. `state.cursor` from an earlier `collect`.
+-- - `prefetch` (`pages` and `paginate` only): `true` requests page k+1 as soon
+--   as page k arrives, so it travels while the caller works on page k (a page
+--   costs max(round trip, the caller's work) instead of their sum). Results,
+--   `limit`, `max_pages`, cursors and rate-limit rules are the same; a loop
+--   left early has requested one page it did not use.
 -- - `params`, `query`, `headers`, `timeout`: passed to `client:request`
 --   (`params` and `query` build the first page's URL; later pages use the
 --   server's `next` URL, which already holds the query).
@@ -52,7 +57,7 @@ paginate.SERVER_PAGE_SIZE = 100
 
 local OPTION_TYPES = {
   per_page = "number", limit = "number", max_pages = "number", cursor = "string",
-  params = "table", query = "table", headers = "table", timeout = "number",
+  params = "table", query = "table", headers = "table", timeout = "number", prefetch = "boolean",
 }
 
 local function is_count(value, minimum)
@@ -257,6 +262,29 @@ function Walk:next_page()
   return self:take(target, wanted, self.client:request("GET", target, request_opts))
 end
 
+--- Sends the next page's request and returns a function that waits for it
+-- and moves the walk on (results as `next_page`).
+function Walk:start_next_page()
+  local err = self.err
+  if err then return function() return nil, err end end
+  local target, request_opts, wanted = self:prepare()
+  if not target then return function() return nil end end
+  local wait = require("sentry.batch").start(self.client, "GET", target, request_opts)
+  return function() return self:take(target, wanted, wait()) end
+end
+
+-- The walk's pages one call at a time; with `prefetch`, each call returns a
+-- page and has already sent the request for the one after it.
+local function page_reader(walk)
+  if not walk.opts.prefetch then return function() return walk:next_page() end end
+  local pending
+  return function()
+    local page, res = (pending or walk:start_next_page())()
+    pending = page ~= nil and walk:start_next_page() or nil
+    return page, res
+  end
+end
+
 --- Fetches the next page without blocking: `callback(page, res)`,
 -- `callback(nil)` at the end, or `callback(nil, err)`.
 function Walk:next_page_async(callback)
@@ -287,8 +315,9 @@ end
 -- @return an iterator yielding `page_items, res` for each page
 function paginate.pages(client, path, opts)
   local walk = new_walk(client, path, check_args(client, path, opts, "pages"))
+  local read_page = page_reader(walk)
   return function()
-    local page, res = walk:next_page()
+    local page, res = read_page()
     if page == nil and res ~= nil then error(res, 0) end
     return page, res
   end
@@ -305,11 +334,12 @@ end
 -- @return an iterator yielding each item
 function paginate.items(client, path, opts)
   local walk = new_walk(client, path, check_args(client, path, opts, "paginate"))
+  local read_page = page_reader(walk)
   local page, index = {}, 0
   return function()
     while index >= #page do
       local err
-      page, err = walk:next_page()
+      page, err = read_page()
       if page == nil then
         if err ~= nil then error(err, 0) end
         page = {}
