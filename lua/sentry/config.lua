@@ -44,6 +44,7 @@ local token = require "sentry.token"
 local ini = require "sentry.ini"
 local properties = require "sentry.properties"
 local text_helpers = require "sentry.text"
+local urls = require "sentry.url"
 
 local config = {}
 
@@ -419,15 +420,15 @@ local function parse_count(found)
   return tonumber(found.value)
 end
 
--- Scheme and host lowercased, no default port, no trailing "/" or "/api/0".
-local function normalize_url(url)
-  local origin, path = url:match("^(%a[%w+.%-]*://[^/]*)(.*)$")
-  if not origin then
-    return url
+-- One spelling per API root: its origin (with the port), the path without a
+-- trailing "/" or "/api/0"; what is no http(s) URL is left as it is.
+local function normalize_url(target)
+  local parts = urls.split(target)
+  if not parts then
+    return target
   end
-  origin = origin:lower():gsub("^(https://.*):443$", "%1"):gsub("^(http://.*):80$", "%1")
-  path = text_helpers.trim_end((text_helpers.trim_end(path, "/"):gsub("/api/0$", "")), "/")
-  return origin .. path
+  local path = text_helpers.trim_end(parts.path, "/"):gsub("/api/0$", "")
+  return urls.origin(target) .. text_helpers.trim_end(path, "/")
 end
 
 -- "http://user:secret@proxy:3128" -> "http://user:********@proxy:3128"
@@ -435,8 +436,9 @@ local function hide_url_password(url)
   return (url:gsub("^(%a[%w+.%-]*://[^/@:]*:)[^/@]*@", "%1" .. MASK .. "@"))
 end
 
-local function is_sentry_io(url)
-  local host = normalize_url(url):match("^%a[%w+.%-]*://([^/:]+)")
+local function is_sentry_io(target)
+  local parts = urls.split(target)
+  local host = parts and parts.host
   return host == "sentry.io" or (host ~= nil and host:sub(-10) == ".sentry.io")
 end
 
