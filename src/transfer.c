@@ -637,7 +637,9 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
   if (rate_limit.has_date) set_number(L, "date", rate_limit.date);
   buffer_release_if_large(&t->body);
   buffer_release_if_large(&t->header_block);
-  return 1;
+  lua_pushnil(L);
+  lua_pushnil(L);
+  return 3;
 }
 
 /* --- for transports that do their own I/O (nginx cosockets) --- */

@@ -66,7 +66,8 @@ void sentry_transfer_cleanup(sentry_transfer *t);
  * headers, body, timeout); raises on arguments that cannot be sent safely. */
 void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int method_index);
 
-/* After the transfer: pushes the response table, or nil, message, code. */
+/* After the transfer: pushes three values, the response table, nil, nil or
+ * nil, message, code; returns 3. */
 int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc);
 
 /* Lua functions for transports that do their own I/O (see transfer.c). */
