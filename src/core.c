@@ -287,6 +287,7 @@ static const luaL_Reg core_functions[] = {
     {"proactive_wait", core_proactive_wait},
     {"check_request", sentry_lua_check_request},
     {"read_rate_limit", sentry_lua_read_rate_limit},
+    {"parse_headers", sentry_lua_parse_headers},
     {NULL, NULL}};
 
 /* The one exported symbol (everything else is hidden by -fvisibility=hidden). */
@@ -321,5 +322,9 @@ int luaopen_sentry_core(lua_State *L) {
   lua_setfield(L, -2, "DEFAULT_MAX_BODY_BYTES");
   lua_pushliteral(L, SENTRY_CUT_HEADERS_MESSAGE);
   lua_setfield(L, -2, "CUT_HEADERS_MESSAGE");
+  lua_pushliteral(L, SENTRY_HEADERS_TOO_LARGE_MESSAGE);
+  lua_setfield(L, -2, "HEADERS_TOO_LARGE_MESSAGE");
+  lua_pushliteral(L, SENTRY_BODY_TOO_LARGE_FORMAT);
+  lua_setfield(L, -2, "BODY_TOO_LARGE_FORMAT");
   return 1;
 }

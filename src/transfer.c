@@ -521,6 +521,21 @@ static void join_repeats(header_walk *walk) {
   }
 }
 
+/* Pushes the table of a header block's fields, names lower-cased, repeats
+ * joined: the one reading of headers both transports use. */
+static void push_headers(lua_State *L, const char *block, size_t len, sentry_rate_limit *rate_limit) {
+  header_walk walk;
+  lua_createtable(L, 0, 16);
+  lua_newtable(L);
+  walk.L = L;
+  walk.table = lua_gettop(L) - 1;
+  walk.repeats = lua_gettop(L);
+  walk.rate_limit = rate_limit;
+  sentry_headers_each(block, len, push_header, &walk);
+  join_repeats(&walk);
+  lua_pop(L, 1);
+}
+
 static void set_number(lua_State *L, const char *field, double value) {
   lua_pushnumber(L, value);
   lua_setfield(L, -2, field);
@@ -572,14 +587,11 @@ static int push_transport_error(lua_State *L, sentry_transfer *t, CURLcode rc) {
   }
   if (t->body_too_large) {
     code = "too_large";
-    snprintf(too_large, sizeof too_large, "the response body is larger than max_body_bytes (%lu bytes)",
-             (unsigned long)t->settings->max_body_bytes);
+    snprintf(too_large, sizeof too_large, SENTRY_BODY_TOO_LARGE_FORMAT, (double)t->settings->max_body_bytes);
     message = too_large;
   } else if (t->headers_too_large) {
     code = "too_large";
-    snprintf(too_large, sizeof too_large, "the response headers are larger than %d KiB",
-             SENTRY_MAX_HEADER_BYTES / 1024);
-    message = too_large;
+    message = SENTRY_HEADERS_TOO_LARGE_MESSAGE;
   } else if (t->out_of_memory) {
     code = "network";
     message = "out of memory while receiving the response";
@@ -594,7 +606,6 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
   double received_at = sentry_wall_clock();
   long status = 0;
   sentry_rate_limit rate_limit;
-  header_walk walk;
   curl_slist_free_all(t->request_headers);
   t->request_headers = NULL;
   if (rc == CURLE_OK && !t->headers_complete) {
@@ -618,15 +629,7 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
   set_number(L, "received_at", received_at);
 
   memset(&rate_limit, 0, sizeof rate_limit);
-  lua_createtable(L, 0, 16);
-  lua_newtable(L);
-  walk.L = L;
-  walk.table = lua_gettop(L) - 1;
-  walk.repeats = lua_gettop(L);
-  walk.rate_limit = &rate_limit;
-  sentry_headers_each(t->header_block.data, t->header_block.len, push_header, &walk);
-  join_repeats(&walk);
-  lua_pop(L, 1);
+  push_headers(L, t->header_block.data, t->header_block.len, &rate_limit);
   lua_setfield(L, -2, "headers");
   sentry_rate_limit_finish(&rate_limit, received_at);
   if (rate_limit.present) {
@@ -706,4 +709,15 @@ int sentry_lua_read_rate_limit(lua_State *L) {
     lua_pushnil(L);
   }
   return 3;
+}
+
+/* core.parse_headers(block) -> the headers table of a libcurl response, from
+ * the raw "Name: value" lines of a header section. */
+int sentry_lua_parse_headers(lua_State *L) {
+  size_t len;
+  const char *block = luaL_checklstring(L, 1, &len);
+  sentry_rate_limit unused;
+  memset(&unused, 0, sizeof unused);
+  push_headers(L, block, len, &unused);
+  return 1;
 }

@@ -9,9 +9,16 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
-/* Limits every transport keeps (the cosocket transport reads them from the core). */
-#define SENTRY_MAX_HEADER_BYTES (256 * 1024) /* below libcurl's own 300 KiB: the error is ours */
+/* Limits every transport keeps, and their errors (the cosocket transport reads
+ * them from the core). */
+#define SENTRY_MAX_HEADER_KIB 256 /* below libcurl's own 300 KiB: the error is ours */
+#define SENTRY_MAX_HEADER_BYTES (SENTRY_MAX_HEADER_KIB * 1024)
 #define SENTRY_DEFAULT_MAX_BODY_BYTES (64.0 * 1024 * 1024)
+#define SENTRY_TEXT_OF(x) #x
+#define SENTRY_TEXT(x) SENTRY_TEXT_OF(x)
+#define SENTRY_HEADERS_TOO_LARGE_MESSAGE \
+  "the response headers are larger than " SENTRY_TEXT(SENTRY_MAX_HEADER_KIB) " KiB"
+#define SENTRY_BODY_TOO_LARGE_FORMAT "the response body is larger than max_body_bytes (%.0f bytes)"
 /* The error for a response whose header section the connection cut short. */
 #define SENTRY_CUT_HEADERS_MESSAGE \
   "the connection closed before the end of the response headers; the partial response is not used"
@@ -73,5 +80,6 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc);
 /* Lua functions for transports that do their own I/O (see transfer.c). */
 int sentry_lua_check_request(lua_State *L);
 int sentry_lua_read_rate_limit(lua_State *L);
+int sentry_lua_parse_headers(lua_State *L);
 
 #endif
