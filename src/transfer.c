@@ -391,12 +391,9 @@ static void append_header(lua_State *L, sentry_transfer *t, const char *line) {
   t->request_headers = grown;
 }
 
-/* Builds the request's header list into the transfer, so an error midway leaks nothing. */
-static void build_request_headers(lua_State *L, sentry_transfer *t, int headers) {
-  curl_slist_free_all(t->request_headers);
-  t->request_headers = NULL;
-  append_header(L, t, t->settings->authorization);
-  append_header(L, t, "Expect:");
+/* Checks each header of the table at `headers`; with a transfer, also adds it
+ * to the request's header list. */
+static void take_headers(lua_State *L, int headers, sentry_transfer *t) {
   if (lua_isnoneornil(L, headers)) return;
   luaL_checktype(L, headers, LUA_TTABLE);
   lua_pushnil(L);
@@ -409,11 +406,23 @@ static void build_request_headers(lua_State *L, sentry_transfer *t, int headers)
     name = lua_tolstring(L, -2, &name_len);
     value = lua_tolstring(L, -1, &value_len);
     check_header(L, name, name_len, value, value_len);
-    /* "Name:" alone would delete a default header; "Name;" sends it empty. */
-    lua_pushfstring(L, value_len ? "%s: %s" : "%s;", name, value);
-    append_header(L, t, lua_tostring(L, -1));
-    lua_pop(L, 2);
+    if (t != NULL) {
+      /* "Name:" alone would delete a default header; "Name;" sends it empty. */
+      lua_pushfstring(L, value_len ? "%s: %s" : "%s;", name, value);
+      append_header(L, t, lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
   }
+}
+
+/* Builds the request's header list into the transfer, so an error midway leaks nothing. */
+static void build_request_headers(lua_State *L, sentry_transfer *t, int headers) {
+  curl_slist_free_all(t->request_headers);
+  t->request_headers = NULL;
+  append_header(L, t, t->settings->authorization);
+  append_header(L, t, "Expect:");
+  take_headers(L, headers, t);
 }
 
 void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
@@ -657,21 +666,7 @@ int sentry_lua_check_request(lua_State *L) {
   check_method(L, 1, method, method_len);
   check_url(L, url, url_len);
   check_header_safe(L, "token", token, token_len);
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 3) != 0) {
-      size_t name_len, value_len;
-      const char *name, *value;
-      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
-        luaL_error(L, "header names and values must be strings");
-      }
-      name = lua_tolstring(L, -2, &name_len);
-      value = lua_tolstring(L, -1, &value_len);
-      check_header(L, name, name_len, value, value_len);
-      lua_pop(L, 1);
-    }
-  }
+  take_headers(L, 3, NULL);
   return 0;
 }
 
