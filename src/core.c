@@ -288,6 +288,7 @@ static const luaL_Reg core_functions[] = {
     {"check_request", sentry_lua_check_request},
     {"read_rate_limit", sentry_lua_read_rate_limit},
     {"parse_headers", sentry_lua_parse_headers},
+    {"timeout_ms", sentry_lua_timeout_ms},
     {NULL, NULL}};
 
 /* The one exported symbol (everything else is hidden by -fvisibility=hidden). */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -101,13 +102,16 @@ void sentry_forget(void *libcurl_object) {
 
 /* --- settings --- */
 
-/* Seconds to libcurl's milliseconds: at least 1, since 0 means "no timeout"
- * (or 300 s to connect); (long) of a double out of range is undefined, and
- * timeout = math.huge is allowed: cap at about 31 years. */
-static long to_ms(double seconds) {
-  double ms = seconds * 1000;
+long sentry_timeout_ms(double seconds) {
+  double ms = ceil(seconds * 1000);
   if (!(ms >= 1)) return 1;
-  return ms > 1e12 ? (long)1e12 : (long)ms;
+  return ms > SENTRY_MAX_TIMEOUT_MS ? SENTRY_MAX_TIMEOUT_MS : (long)ms;
+}
+
+/* core.timeout_ms(seconds) -> the milliseconds both transports wait */
+int sentry_lua_timeout_ms(lua_State *L) {
+  lua_pushinteger(L, sentry_timeout_ms(luaL_checknumber(L, 1)));
+  return 1;
 }
 
 static void wipe(char *secret) {
@@ -224,7 +228,7 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   s->refs = 1;
   s->pid = (long)getpid();
   s->insecure = ok;
-  s->connect_timeout_ms = to_ms(connect_timeout);
+  s->connect_timeout_ms = sentry_timeout_ms(connect_timeout);
   s->max_body_bytes = max_body >= (double)SIZE_MAX ? SIZE_MAX : (size_t)max_body;
   line_len = sizeof prefix - 1 + token_len;
   s->authorization = malloc(line_len + 1);
@@ -440,7 +444,7 @@ void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
 
   SET(CURLOPT_URL, url);
   SET(CURLOPT_HTTPHEADER, t->request_headers);
-  SET(CURLOPT_TIMEOUT_MS, to_ms(timeout));
+  SET(CURLOPT_TIMEOUT_MS, sentry_timeout_ms(timeout));
   SET(CURLOPT_HTTPGET, 1L); /* clears the previous request's method and body */
   SET(CURLOPT_NOBODY, 0L);
   SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);

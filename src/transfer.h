@@ -19,6 +19,11 @@
 #define SENTRY_HEADERS_TOO_LARGE_MESSAGE \
   "the response headers are larger than " SENTRY_TEXT(SENTRY_MAX_HEADER_KIB) " KiB"
 #define SENTRY_BODY_TOO_LARGE_FORMAT "the response body is larger than max_body_bytes (%.0f bytes)"
+/* Timeouts in milliseconds: at least 1, since 0 means "no timeout" to libcurl
+ * (300 s to connect) and nginx's default (60 s) to cosockets; at most 2^31 - 1,
+ * the most a cosocket (and a 32-bit long) takes, as timeout = math.huge is allowed. */
+#define SENTRY_MAX_TIMEOUT_MS 2147483647L
+long sentry_timeout_ms(double seconds);
 /* The error for a response whose header section the connection cut short. */
 #define SENTRY_CUT_HEADERS_MESSAGE \
   "the connection closed before the end of the response headers; the partial response is not used"
@@ -81,5 +86,6 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc);
 int sentry_lua_check_request(lua_State *L);
 int sentry_lua_read_rate_limit(lua_State *L);
 int sentry_lua_parse_headers(lua_State *L);
+int sentry_lua_timeout_ms(lua_State *L);
 
 #endif

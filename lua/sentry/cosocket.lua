@@ -61,11 +61,8 @@ local function failed(err, what)
   return failure(what .. " failed: " .. tostring(err), "network")
 end
 
---- Cosockets take whole milliseconds in [1, 2^31): 0 would mean nginx's default
--- (60 s), and timeout = math.huge is allowed.
-local function to_ms(seconds)
-  return math.max(1, math.ceil(math.min(seconds * 1000, MAX_TIMEOUT_MS)))
-end
+-- The core's clamping, the same for both transports.
+local to_ms = core.timeout_ms
 
 --- Gives the socket the time left before the deadline; false when none is left.
 local function arm(sock, deadline)
