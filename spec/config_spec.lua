@@ -681,25 +681,20 @@ describe("sentry.config in a child process", function()
     interpreter = read_command("pwd"):gsub("\n$", "") .. "/" .. interpreter
   end
 
-  -- Whether this interpreter can load the C core (it may be built for another).
-  local core_loadable = pcall(require, "sentry.core")
-
   local root, home, project, cwd
 
   -- Runs the child in `dir` with exactly the variables in `variables` (plus
   -- PATH and the Lua path); returns its decoded output and the raw text.
-  local function run_child(dir, variables, mode, with_core)
+  local function run_child(dir, variables, mode)
+    -- the same C core this interpreter loaded (test runs build one per Lua version)
+    local cpath = package.cpath:gsub("[^;]+", function(entry)
+      return entry:sub(1, 1) == "/" and entry or repo_root .. "/" .. entry:gsub("^%./", "")
+    end)
     local assignments = {
       "PATH=" .. quote(os.getenv("PATH") or "/usr/bin:/bin"),
       "LUA_PATH=" .. quote(repo_root .. "/lua/?.lua;" .. repo_root .. "/lua/?/init.lua;;"),
+      "LUA_CPATH=" .. quote(cpath),
     }
-    if with_core then
-      -- the same C core this interpreter loaded (test runs build one per Lua version)
-      local cpath = package.cpath:gsub("[^;]+", function(entry)
-        return entry:sub(1, 1) == "/" and entry or repo_root .. "/" .. entry:gsub("^%./", "")
-      end)
-      assignments[#assignments + 1] = "LUA_CPATH=" .. quote(cpath)
-    end
     for name, value in pairs(variables) do
       assignments[#assignments + 1] = name .. "=" .. quote(value)
     end
@@ -710,8 +705,6 @@ describe("sentry.config in a child process", function()
     assert_no_token(output)
     local result = cjson.decode(output)
     assert.is_table(result, output)
-    -- Make sure each variant really ran the code path it claims to.
-    assert.equal(with_core and core_loadable or false, result.with_core)
     return result, output
   end
 
@@ -726,83 +719,68 @@ describe("sentry.config in a child process", function()
 
   after_each(remove_temp_dirs)
 
-  -- Each rule runs without the C core (PWD/pwd and ls fallbacks) and with it
-  -- (getcwd and stat), when it is built for this interpreter.
-  for _, with_core in ipairs({ false, true }) do
-    local variant = with_core and " (C core on the path)" or " (no C core)"
+  it("applies environment > project file > global file, searching upwards", function()
+    global_rc(home, "[auth]\ntoken = " .. TOKEN_GLOBAL .. "\n[defaults]\nurl = https://g.example\n"
+      .. "org = global-org\nproject = global-project\n")
+    write_file(project .. "/.sentryclirc", "[defaults]\norg = project-org\nproject = project-p\n")
+    local result = run_child(cwd, { HOME = home, SENTRY_PROJECT = "env-project" }, "load")
+    local s = result.settings
+    assert.same({ value = "sntryu_9********", from = "~/.sentryclirc [auth] token", type = "user" },
+      s.token)
+    assert.same({ value = "https://g.example", from = "~/.sentryclirc [defaults] url" }, s.url)
+    assert.same({ value = "project-org", from = project .. "/.sentryclirc [defaults] org" }, s.org)
+    assert.same({ value = "env-project", from = "SENTRY_PROJECT" }, s.project)
+    assert.same({}, result.warnings)
+  end)
 
-    it("applies environment > project file > global file, searching upwards" .. variant, function()
-      global_rc(home, "[auth]\ntoken = " .. TOKEN_GLOBAL .. "\n[defaults]\nurl = https://g.example\n"
-        .. "org = global-org\nproject = global-project\n")
-      write_file(project .. "/.sentryclirc", "[defaults]\norg = project-org\nproject = project-p\n")
-      local result = run_child(cwd, { HOME = home, SENTRY_PROJECT = "env-project" }, "load", with_core)
+  it("takes SENTRY_AUTH_TOKEN over the files and the token's URL and org over the rest",
+    function()
+      global_rc(home, "[auth]\ntoken = " .. TOKEN_GLOBAL .. "\n[defaults]\norg = global-org\n")
+      local result = run_child(cwd, { HOME = home, SENTRY_AUTH_TOKEN = ORG_TOKEN,
+        SENTRY_URL = "https://env.example" }, "load")
       local s = result.settings
-      assert.same({ value = "sntryu_9********", from = "~/.sentryclirc [auth] token", type = "user" },
-        s.token)
-      assert.same({ value = "https://g.example", from = "~/.sentryclirc [defaults] url" }, s.url)
-      assert.same({ value = "project-org", from = project .. "/.sentryclirc [defaults] org" }, s.org)
-      assert.same({ value = "env-project", from = "SENTRY_PROJECT" }, s.project)
-      assert.same({}, result.warnings)
+      assert.same({ value = "sntrys_e********", from = "SENTRY_AUTH_TOKEN", type = "org" }, s.token)
+      assert.same({ value = "https://acme.example.com", from = "org auth token" }, s.url)
+      assert.same({ value = "acme", from = "org auth token" }, s.org)
+      assert.equal(2, #result.warnings)
+      assert.truthy(result.warnings[1]:find("but SENTRY_URL is https://env.example; using the "
+        .. "token's URL", 1, true))
+      assert.truthy(result.warnings[2]:find("but ~/.sentryclirc [defaults] org is 'global-org'",
+        1, true))
     end)
 
-    it("takes SENTRY_AUTH_TOKEN over the files and the token's URL and org over the rest" .. variant,
-      function()
-        global_rc(home, "[auth]\ntoken = " .. TOKEN_GLOBAL .. "\n[defaults]\norg = global-org\n")
-        local result = run_child(cwd, { HOME = home, SENTRY_AUTH_TOKEN = ORG_TOKEN,
-          SENTRY_URL = "https://env.example" }, "load", with_core)
-        local s = result.settings
-        assert.same({ value = "sntrys_e********", from = "SENTRY_AUTH_TOKEN", type = "org" }, s.token)
-        assert.same({ value = "https://acme.example.com", from = "org auth token" }, s.url)
-        assert.same({ value = "acme", from = "org auth token" }, s.org)
-        assert.equal(2, #result.warnings)
-        assert.truthy(result.warnings[1]:find("but SENTRY_URL is https://env.example; using the "
-          .. "token's URL", 1, true))
-        assert.truthy(result.warnings[2]:find("but ~/.sentryclirc [defaults] org is 'global-org'",
-          1, true))
-      end)
+  it("skips the files with config = false, and still reads the environment", function()
+    global_rc(home, "[auth]\ntoken = " .. TOKEN_GLOBAL .. "\n")
+    write_file(project .. "/.sentryclirc", "[defaults]\norg = project-org\n")
+    local result = run_child(cwd, { HOME = home, SENTRY_ORG = "env-org" }, "no-files")
+    assert.is_nil(result.settings.token)
+    assert.same({ value = "env-org", from = "SENTRY_ORG" }, result.settings.org)
+  end)
 
-    it("skips the files with config = false, and still reads the environment" .. variant, function()
-      global_rc(home, "[auth]\ntoken = " .. TOKEN_GLOBAL .. "\n")
-      write_file(project .. "/.sentryclirc", "[defaults]\norg = project-org\n")
-      local result = run_child(cwd, { HOME = home, SENTRY_ORG = "env-org" }, "no-files", with_core)
-      assert.is_nil(result.settings.token)
-      assert.same({ value = "env-org", from = "SENTRY_ORG" }, result.settings.org)
-    end)
+  it("reports a malformed line with file and line number", function()
+    write_file(project .. "/.sentryclirc", "[defaults]\norg = ok\nthis line is wrong\n")
+    local result = run_child(cwd, { HOME = home }, "load")
+    assert.equal(project .. "/.sentryclirc:3: expected 'key = value', a [section] header "
+      .. "or a comment", result.error)
+  end)
 
-    it("reports a malformed line with file and line number" .. variant, function()
-      write_file(project .. "/.sentryclirc", "[defaults]\norg = ok\nthis line is wrong\n")
-      local result = run_child(cwd, { HOME = home }, "load", with_core)
-      assert.equal(project .. "/.sentryclirc:3: expected 'key = value', a [section] header "
-        .. "or a comment", result.error)
-    end)
+  it("warns once per process about a token file others can read", function()
+    global_rc(home, "[auth]\ntoken = " .. TOKEN_GLOBAL .. "\n", "604")
+    local result = run_child(cwd, { HOME = home }, "twice")
+    assert.same({ "~/.sentryclirc holds an auth token and is readable by other users "
+      .. "(mode 604); restrict it with: chmod 600 ~/.sentryclirc" }, result.first.warnings)
+    assert.same({}, result.second.warnings)
+  end)
 
-    it("warns once per process about a token file others can read" .. variant, function()
-      global_rc(home, "[auth]\ntoken = " .. TOKEN_GLOBAL .. "\n", "604")
-      local result = run_child(cwd, { HOME = home }, "twice", with_core)
-      assert.same({ "~/.sentryclirc holds an auth token and is readable by other users "
-        .. "(mode 604); restrict it with: chmod 600 ~/.sentryclirc" }, result.first.warnings)
-      assert.same({}, result.second.warnings)
-    end)
-
-    it("finds the project file from $HOME itself, read once as the global file" .. variant,
-      function()
-        global_rc(home, "[defaults]\norg = home-org\n")
-        local result = run_child(home, { HOME = home }, "load", with_core)
-        assert.same({ value = "home-org", from = "~/.sentryclirc [defaults] org" },
-          result.settings.org)
-      end)
-  end
+  it("finds the project file from $HOME itself, read once as the global file", function()
+    global_rc(home, "[defaults]\norg = home-org\n")
+    local result = run_child(home, { HOME = home }, "load")
+    assert.same({ value = "home-org", from = "~/.sentryclirc [defaults] org" }, result.settings.org)
+  end)
 
   it("works without HOME", function()
     write_file(project .. "/.sentryclirc", "[defaults]\norg = project-org\n")
     local result = run_child(cwd, {}, "load")
-    assert.equal("project-org", result.settings.org.value)
-  end)
-
-  it("trusts PWD when there is no C core", function()
-    write_file(project .. "/.sentryclirc", "[defaults]\norg = project-org\n")
-    local result = run_child(root, { PWD = cwd }, "load")
-    assert.is_false(result.with_core)
     assert.equal("project-org", result.settings.org.value)
   end)
 end)

@@ -364,3 +364,31 @@ describe("a client after fork", function()
     client:close()
   end)
 end)
+
+describe("the core's engine in one mode", function()
+  local core, client
+  setup(function()
+    harness.server()
+    core = require "sentry.core"
+    client = assert(harness.client())
+  end)
+  teardown(function() client:close() end)
+
+  it("refuses the other mode's calls with an error that names both modes", function()
+    local socket_engine = core.new_engine(client._handle, "socket")
+    for _, call in ipairs { "perform", "wait" } do
+      assert.has_error(function() socket_engine[call](socket_engine, 0) end,
+        "engine:" .. call .. " is for a \"poll\" engine; this one was made in \"socket\" mode")
+    end
+    local poll_engine = core.new_engine(client._handle, "poll")
+    for _, call in ipairs { "socket_action", "sockets", "timeout" } do
+      assert.has_error(function() poll_engine[call](poll_engine) end,
+        "engine:" .. call .. " is for a \"socket\" engine; this one was made in \"poll\" mode")
+    end
+    assert.equal(0, poll_engine:perform())
+    poll_engine:close()
+    assert.has_error(function() poll_engine:perform() end, "attempt to use a closed engine")
+    assert.matches("sentry.core.engine (closed)", tostring(poll_engine), 1, true)
+    socket_engine:close()
+  end)
+end)

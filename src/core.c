@@ -3,7 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "client.h"
 #include "engine.h"
-#include "compat.h"
+#include "object.h"
 #include "ratelimit.h"
 #include "timeutil.h"
 #include "transfer.h"
@@ -195,15 +195,27 @@ static sentry_transport_outcome transport_outcome(const char *code) {
   return SENTRY_TRANSPORT_FATAL;
 }
 
-#define POLICY_METATABLE "sentry.core.policy"
+typedef struct {
+  sentry_object object;
+  sentry_retry_policy rules;
+} policy_object;
+
+static int policy_decide(lua_State *L);
+
+static const luaL_Reg policy_methods[] = {{"decide", policy_decide}, {NULL, NULL}};
+
+static const sentry_class policy_class = {"sentry.core.policy", "policy", NULL, NULL, policy_methods};
 
 /* core.new_policy{ max_retries=, max_retry_wait=, backoff_base=, backoff_factor=,
  *                  backoff_cap=, reset_margin=, retry_unsafe= }: read once per client. */
 static int core_new_policy(lua_State *L) {
+  policy_object *object;
   sentry_retry_policy *policy;
   double retries;
   luaL_checktype(L, 1, LUA_TTABLE);
-  policy = lua_newuserdata(L, sizeof *policy);
+  object = sentry_object_new(L, &policy_class, sizeof *object);
+  object->object.closed = 0; /* it holds nothing to release */
+  policy = &object->rules;
   retries = field_number(L, 1, "max_retries", 3);
   /* (int) of a double out of range is undefined: max_retries = math.huge is allowed */
   policy->max_retries = retries >= INT_MAX ? INT_MAX : retries > 0 ? (int)retries : 0;
@@ -215,7 +227,6 @@ static int core_new_policy(lua_State *L) {
   lua_getfield(L, 1, "retry_unsafe");
   policy->retry_unsafe = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  luaL_setmetatable(L, POLICY_METATABLE);
   return 1;
 }
 
@@ -223,7 +234,7 @@ static int core_new_policy(lua_State *L) {
  *   -> action ("done" | "retry" | "exhausted" | "too_long"), wait, reason */
 static int policy_decide(lua_State *L) {
   static const char *const actions[] = {"done", "retry", "exhausted", "too_long"};
-  const sentry_retry_policy *policy = luaL_checkudata(L, 1, POLICY_METATABLE);
+  const sentry_retry_policy *policy = &((policy_object *)sentry_object_check(L, 1, &policy_class))->rules;
   int attempts = (int)luaL_checkinteger(L, 2);
   sentry_rate_limit rl;
   sentry_retry_decision d;
@@ -253,18 +264,6 @@ static int policy_decide(lua_State *L) {
   return 3;
 }
 
-static const luaL_Reg policy_methods[] = {{"decide", policy_decide}, {NULL, NULL}};
-
-static void register_policy(lua_State *L) {
-  if (luaL_newmetatable(L, POLICY_METATABLE)) {
-    luaL_newlib(L, policy_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushliteral(L, POLICY_METATABLE);
-    lua_setfield(L, -2, "__name");
-  }
-  lua_pop(L, 1);
-}
-
 /* core.proactive_wait(last_response, margin, in_flight) -> seconds to wait before
  * the next request to that endpoint */
 static int core_proactive_wait(lua_State *L) {
@@ -288,6 +287,8 @@ static const luaL_Reg core_functions[] = {
     {"proactive_wait", core_proactive_wait},
     {"check_request", sentry_lua_check_request},
     {"read_rate_limit", sentry_lua_read_rate_limit},
+    {"parse_headers", sentry_lua_parse_headers},
+    {"timeout_ms", sentry_lua_timeout_ms},
     {NULL, NULL}};
 
 /* The one exported symbol (everything else is hidden by -fvisibility=hidden). */
@@ -302,8 +303,9 @@ int luaopen_sentry_core(lua_State *L) {
     }
     curl_ready = 1;
   }
-  register_policy(L);
-  luaL_newlib(L, core_functions);
+  sentry_class_register(L, &policy_class);
+  lua_newtable(L);
+  luaL_setfuncs(L, core_functions, 0);
   sentry_client_open(L);
   lua_setfield(L, -2, "new_handle");
   sentry_engine_open(L);
@@ -321,5 +323,9 @@ int luaopen_sentry_core(lua_State *L) {
   lua_setfield(L, -2, "DEFAULT_MAX_BODY_BYTES");
   lua_pushliteral(L, SENTRY_CUT_HEADERS_MESSAGE);
   lua_setfield(L, -2, "CUT_HEADERS_MESSAGE");
+  lua_pushliteral(L, SENTRY_HEADERS_TOO_LARGE_MESSAGE);
+  lua_setfield(L, -2, "HEADERS_TOO_LARGE_MESSAGE");
+  lua_pushliteral(L, SENTRY_BODY_TOO_LARGE_FORMAT);
+  lua_setfield(L, -2, "BODY_TOO_LARGE_FORMAT");
   return 1;
 }

@@ -9,14 +9,13 @@
 #include "engine.h"
 
 #include "client.h"
+#include "object.h"
 #include "transfer.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define ENGINE_METATABLE "sentry.core.engine"
 
 typedef struct {
   sentry_transfer transfer;
@@ -31,6 +30,7 @@ typedef struct {
 } socket_change;
 
 typedef struct {
+  sentry_object object;
   CURLM *multi;
   long pid; /* the process that made multi */
   sentry_settings *settings;
@@ -42,7 +42,6 @@ typedef struct {
   size_t change_count, change_cap;
   long timeout_ms;
   int out_of_memory;
-  int closed;
 } engine;
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
@@ -72,7 +71,8 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
   return 0;
 }
 
-static void engine_close(engine *e) {
+static void engine_close(void *self) {
+  engine *e = self;
   size_t i;
   int forked = sentry_forked(e->pid); /* then the multi and its transfers are the parent's */
   for (i = 0; i < e->slot_count; i++) {
@@ -97,35 +97,35 @@ static void engine_close(engine *e) {
   e->change_count = e->change_cap = 0;
   sentry_settings_release(e->settings);
   e->settings = NULL;
-  e->closed = 1;
 }
 
-static engine *check_engine(lua_State *L) {
-  return luaL_checkudata(L, 1, ENGINE_METATABLE);
+static void engine_describe(lua_State *L, void *self) {
+  lua_pushfstring(L, "sentry.core.engine (%d in flight)", ((engine *)self)->in_flight);
 }
+
+static const sentry_class engine_class; /* defined below its methods */
 
 static void adopt_after_fork(lua_State *L, engine *e);
 
 static engine *check_open_engine(lua_State *L) {
-  engine *e = check_engine(L);
-  if (e->closed) luaL_error(L, "attempt to use a closed engine");
+  engine *e = sentry_object_check_open(L, 1, &engine_class);
   if (sentry_forked(e->pid)) adopt_after_fork(L, e);
   return e;
 }
 
-static int engine_gc(lua_State *L) {
-  engine_close(check_engine(L));
-  return 0;
+static const char *mode_name(int socket_mode) {
+  return socket_mode ? "socket" : "poll";
 }
 
-static int engine_tostring(lua_State *L) {
-  engine *e = check_engine(L);
-  if (e->closed) {
-    lua_pushliteral(L, "sentry.core.engine (closed)");
-  } else {
-    lua_pushfstring(L, "sentry.core.engine (%d in flight)", e->in_flight);
+/* An engine serves one way of driving it: a poll engine's sockets are never
+ * reported, and polling a socket engine would steal the host loop's events. */
+static engine *check_engine_mode(lua_State *L, int socket_mode, const char *method) {
+  engine *e = check_open_engine(L);
+  if (e->socket_mode != socket_mode) {
+    luaL_error(L, "engine:%s is for a \"%s\" engine; this one was made in \"%s\" mode", method,
+               mode_name(socket_mode), mode_name(e->socket_mode));
   }
-  return 1;
+  return e;
 }
 
 static void new_multi(lua_State *L, engine *e) {
@@ -151,16 +151,13 @@ static int engine_new(lua_State *L) {
   if (strcmp(mode, "poll") != 0 && strcmp(mode, "socket") != 0) {
     return luaL_argerror(L, 2, "mode must be \"poll\" or \"socket\"");
   }
-  e = lua_newuserdata(L, sizeof *e);
-  memset(e, 0, sizeof *e);
-  e->closed = 1;
+  e = sentry_object_new(L, &engine_class, sizeof *e);
   e->timeout_ms = -1;
-  luaL_setmetatable(L, ENGINE_METATABLE);
   e->settings = settings;
   sentry_settings_retain(settings);
   e->socket_mode = strcmp(mode, "socket") == 0;
   new_multi(L, e);
-  e->closed = 0;
+  e->object.closed = 0;
   return 1;
 }
 
@@ -223,7 +220,7 @@ static int multi_failed(lua_State *L, CURLMcode rc) {
 
 /* engine:perform() -> transfers still running ("poll" mode) */
 static int engine_perform(lua_State *L) {
-  engine *e = check_open_engine(L);
+  engine *e = check_engine_mode(L, 0, "perform");
   int running = 0;
   CURLMcode rc = curl_multi_perform(e->multi, &running);
   if (rc != CURLM_OK) return multi_failed(L, rc);
@@ -233,7 +230,7 @@ static int engine_perform(lua_State *L) {
 
 /* engine:wait(seconds): sleeps until a socket is ready or the time is up ("poll" mode). */
 static int engine_wait(lua_State *L) {
-  engine *e = check_open_engine(L);
+  engine *e = check_engine_mode(L, 0, "wait");
   double seconds = luaL_checknumber(L, 2);
   int ms = seconds <= 0 ? 0 : seconds > 3600 ? 3600000 : (int)(seconds * 1000 + 0.5);
   CURLMcode rc = curl_multi_poll(e->multi, NULL, 0, ms, NULL);
@@ -243,7 +240,7 @@ static int engine_wait(lua_State *L) {
 
 /* engine:socket_action(fd, events) with events "r", "w", "rw"; fd nil = the timer fired. */
 static int engine_socket_action(lua_State *L) {
-  engine *e = check_open_engine(L);
+  engine *e = check_engine_mode(L, 1, "socket_action");
   curl_socket_t fd = CURL_SOCKET_TIMEOUT;
   int flags = 0, running = 0;
   CURLMcode rc;
@@ -264,7 +261,7 @@ static int engine_socket_action(lua_State *L) {
 /* engine:sockets() -> { {fd, "r"|"w"|"rw"|"remove"}, ... } changes since the last call */
 static int engine_sockets(lua_State *L) {
   static const char *const names[] = {"none", "r", "w", "rw", "remove"};
-  engine *e = check_open_engine(L);
+  engine *e = check_engine_mode(L, 1, "sockets");
   size_t i;
   lua_createtable(L, (int)e->change_count, 0);
   for (i = 0; i < e->change_count; i++) {
@@ -282,7 +279,7 @@ static int engine_sockets(lua_State *L) {
 
 /* engine:timeout() -> seconds until libcurl wants engine:socket_action(nil), or nil */
 static int engine_timeout(lua_State *L) {
-  engine *e = check_open_engine(L);
+  engine *e = check_engine_mode(L, 1, "timeout");
   if (e->timeout_ms < 0) {
     lua_pushnil(L);
   } else {
@@ -351,13 +348,10 @@ static int engine_completed(lua_State *L) {
     lua_createtable(L, 0, 3);
     lua_pushinteger(L, s->id);
     lua_setfield(L, -2, "id");
-    if (sentry_transfer_push_result(L, &s->transfer, msg->data.result) == 1) {
-      lua_setfield(L, -2, "res");
-    } else {
-      lua_setfield(L, -4, "code");
-      lua_setfield(L, -3, "message");
-      lua_pop(L, 1);
-    }
+    sentry_transfer_push_result(L, &s->transfer, msg->data.result);
+    lua_setfield(L, -4, "code");
+    lua_setfield(L, -3, "message");
+    lua_setfield(L, -2, "res");
     lua_rawseti(L, -2, ++n);
   }
   return 1;
@@ -366,11 +360,6 @@ static int engine_completed(lua_State *L) {
 static int engine_in_flight(lua_State *L) {
   lua_pushinteger(L, check_open_engine(L)->in_flight);
   return 1;
-}
-
-static int engine_close_method(lua_State *L) {
-  engine_close(check_engine(L));
-  return 0;
 }
 
 static const luaL_Reg engine_methods[] = {
@@ -383,24 +372,13 @@ static const luaL_Reg engine_methods[] = {
     {"completed", engine_completed},
     {"cancel", engine_cancel},
     {"in_flight", engine_in_flight},
-    {"close", engine_close_method},
     {NULL, NULL}};
 
-static const luaL_Reg engine_metamethods[] = {
-    {"__gc", engine_gc},
-    {"__close", engine_gc},
-    {"__tostring", engine_tostring},
-    {NULL, NULL}};
+static const sentry_class engine_class = {"sentry.core.engine", "engine", engine_close, engine_describe,
+                                          engine_methods};
 
 int sentry_engine_open(lua_State *L) {
-  if (luaL_newmetatable(L, ENGINE_METATABLE)) {
-    luaL_setfuncs(L, engine_metamethods, 0);
-    luaL_newlib(L, engine_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushliteral(L, ENGINE_METATABLE);
-    lua_setfield(L, -2, "__name");
-  }
-  lua_pop(L, 1);
+  sentry_class_register(L, &engine_class);
   lua_pushcfunction(L, engine_new);
   return 1;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -101,13 +102,16 @@ void sentry_forget(void *libcurl_object) {
 
 /* --- settings --- */
 
-/* Seconds to libcurl's milliseconds: at least 1, since 0 means "no timeout"
- * (or 300 s to connect); (long) of a double out of range is undefined, and
- * timeout = math.huge is allowed: cap at about 31 years. */
-static long to_ms(double seconds) {
-  double ms = seconds * 1000;
+long sentry_timeout_ms(double seconds) {
+  double ms = ceil(seconds * 1000);
   if (!(ms >= 1)) return 1;
-  return ms > 1e12 ? (long)1e12 : (long)ms;
+  return ms > SENTRY_MAX_TIMEOUT_MS ? SENTRY_MAX_TIMEOUT_MS : (long)ms;
+}
+
+/* core.timeout_ms(seconds) -> the milliseconds both transports wait */
+int sentry_lua_timeout_ms(lua_State *L) {
+  lua_pushinteger(L, sentry_timeout_ms(luaL_checknumber(L, 1)));
+  return 1;
 }
 
 static void wipe(char *secret) {
@@ -224,7 +228,7 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   s->refs = 1;
   s->pid = (long)getpid();
   s->insecure = ok;
-  s->connect_timeout_ms = to_ms(connect_timeout);
+  s->connect_timeout_ms = sentry_timeout_ms(connect_timeout);
   s->max_body_bytes = max_body >= (double)SIZE_MAX ? SIZE_MAX : (size_t)max_body;
   line_len = sizeof prefix - 1 + token_len;
   s->authorization = malloc(line_len + 1);
@@ -394,12 +398,9 @@ static void append_header(lua_State *L, sentry_transfer *t, const char *line) {
   t->request_headers = grown;
 }
 
-/* Builds the request's header list into the transfer, so an error midway leaks nothing. */
-static void build_request_headers(lua_State *L, sentry_transfer *t, int headers) {
-  curl_slist_free_all(t->request_headers);
-  t->request_headers = NULL;
-  append_header(L, t, t->settings->authorization);
-  append_header(L, t, "Expect:");
+/* Checks each header of the table at `headers`; with a transfer, also adds it
+ * to the request's header list. */
+static void take_headers(lua_State *L, int headers, sentry_transfer *t) {
   if (lua_isnoneornil(L, headers)) return;
   luaL_checktype(L, headers, LUA_TTABLE);
   lua_pushnil(L);
@@ -412,11 +413,23 @@ static void build_request_headers(lua_State *L, sentry_transfer *t, int headers)
     name = lua_tolstring(L, -2, &name_len);
     value = lua_tolstring(L, -1, &value_len);
     check_header(L, name, name_len, value, value_len);
-    /* "Name:" alone would delete a default header; "Name;" sends it empty. */
-    lua_pushfstring(L, value_len ? "%s: %s" : "%s;", name, value);
-    append_header(L, t, lua_tostring(L, -1));
-    lua_pop(L, 2);
+    if (t != NULL) {
+      /* "Name:" alone would delete a default header; "Name;" sends it empty. */
+      lua_pushfstring(L, value_len ? "%s: %s" : "%s;", name, value);
+      append_header(L, t, lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
   }
+}
+
+/* Builds the request's header list into the transfer, so an error midway leaks nothing. */
+static void build_request_headers(lua_State *L, sentry_transfer *t, int headers) {
+  curl_slist_free_all(t->request_headers);
+  t->request_headers = NULL;
+  append_header(L, t, t->settings->authorization);
+  append_header(L, t, "Expect:");
+  take_headers(L, headers, t);
 }
 
 void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
@@ -434,7 +447,7 @@ void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
 
   SET(CURLOPT_URL, url);
   SET(CURLOPT_HTTPHEADER, t->request_headers);
-  SET(CURLOPT_TIMEOUT_MS, to_ms(timeout));
+  SET(CURLOPT_TIMEOUT_MS, sentry_timeout_ms(timeout));
   SET(CURLOPT_HTTPGET, 1L); /* clears the previous request's method and body */
   SET(CURLOPT_NOBODY, 0L);
   SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
@@ -524,6 +537,21 @@ static void join_repeats(header_walk *walk) {
   }
 }
 
+/* Pushes the table of a header block's fields, names lower-cased, repeats
+ * joined: the one reading of headers both transports use. */
+static void push_headers(lua_State *L, const char *block, size_t len, sentry_rate_limit *rate_limit) {
+  header_walk walk;
+  lua_createtable(L, 0, 16);
+  lua_newtable(L);
+  walk.L = L;
+  walk.table = lua_gettop(L) - 1;
+  walk.repeats = lua_gettop(L);
+  walk.rate_limit = rate_limit;
+  sentry_headers_each(block, len, push_header, &walk);
+  join_repeats(&walk);
+  lua_pop(L, 1);
+}
+
 static void set_number(lua_State *L, const char *field, double value) {
   lua_pushnumber(L, value);
   lua_setfield(L, -2, field);
@@ -575,14 +603,11 @@ static int push_transport_error(lua_State *L, sentry_transfer *t, CURLcode rc) {
   }
   if (t->body_too_large) {
     code = "too_large";
-    snprintf(too_large, sizeof too_large, "the response body is larger than max_body_bytes (%lu bytes)",
-             (unsigned long)t->settings->max_body_bytes);
+    snprintf(too_large, sizeof too_large, SENTRY_BODY_TOO_LARGE_FORMAT, (double)t->settings->max_body_bytes);
     message = too_large;
   } else if (t->headers_too_large) {
     code = "too_large";
-    snprintf(too_large, sizeof too_large, "the response headers are larger than %d KiB",
-             SENTRY_MAX_HEADER_BYTES / 1024);
-    message = too_large;
+    message = SENTRY_HEADERS_TOO_LARGE_MESSAGE;
   } else if (t->out_of_memory) {
     code = "network";
     message = "out of memory while receiving the response";
@@ -597,7 +622,6 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
   double received_at = sentry_wall_clock();
   long status = 0;
   sentry_rate_limit rate_limit;
-  header_walk walk;
   curl_slist_free_all(t->request_headers);
   t->request_headers = NULL;
   if (rc == CURLE_OK && !t->headers_complete) {
@@ -621,15 +645,7 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
   set_number(L, "received_at", received_at);
 
   memset(&rate_limit, 0, sizeof rate_limit);
-  lua_createtable(L, 0, 16);
-  lua_newtable(L);
-  walk.L = L;
-  walk.table = lua_gettop(L) - 1;
-  walk.repeats = lua_gettop(L);
-  walk.rate_limit = &rate_limit;
-  sentry_headers_each(t->header_block.data, t->header_block.len, push_header, &walk);
-  join_repeats(&walk);
-  lua_pop(L, 1);
+  push_headers(L, t->header_block.data, t->header_block.len, &rate_limit);
   lua_setfield(L, -2, "headers");
   sentry_rate_limit_finish(&rate_limit, received_at);
   if (rate_limit.present) {
@@ -640,7 +656,9 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
   if (rate_limit.has_date) set_number(L, "date", rate_limit.date);
   buffer_release_if_large(&t->body);
   buffer_release_if_large(&t->header_block);
-  return 1;
+  lua_pushnil(L);
+  lua_pushnil(L);
+  return 3;
 }
 
 /* --- for transports that do their own I/O (nginx cosockets) --- */
@@ -655,21 +673,7 @@ int sentry_lua_check_request(lua_State *L) {
   check_method(L, 1, method, method_len);
   check_url(L, url, url_len);
   check_header_safe(L, "token", token, token_len);
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 3) != 0) {
-      size_t name_len, value_len;
-      const char *name, *value;
-      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
-        luaL_error(L, "header names and values must be strings");
-      }
-      name = lua_tolstring(L, -2, &name_len);
-      value = lua_tolstring(L, -1, &value_len);
-      check_header(L, name, name_len, value, value_len);
-      lua_pop(L, 1);
-    }
-  }
+  take_headers(L, 3, NULL);
   return 0;
 }
 
@@ -707,4 +711,15 @@ int sentry_lua_read_rate_limit(lua_State *L) {
     lua_pushnil(L);
   }
   return 3;
+}
+
+/* core.parse_headers(block) -> the headers table of a libcurl response, from
+ * the raw "Name: value" lines of a header section. */
+int sentry_lua_parse_headers(lua_State *L) {
+  size_t len;
+  const char *block = luaL_checklstring(L, 1, &len);
+  sentry_rate_limit unused;
+  memset(&unused, 0, sizeof unused);
+  push_headers(L, block, len, &unused);
+  return 1;
 }

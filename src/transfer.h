@@ -9,9 +9,21 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
-/* Limits every transport keeps (the cosocket transport reads them from the core). */
-#define SENTRY_MAX_HEADER_BYTES (256 * 1024) /* below libcurl's own 300 KiB: the error is ours */
+/* Limits every transport keeps, and their errors (the cosocket transport reads
+ * them from the core). */
+#define SENTRY_MAX_HEADER_KIB 256 /* below libcurl's own 300 KiB: the error is ours */
+#define SENTRY_MAX_HEADER_BYTES (SENTRY_MAX_HEADER_KIB * 1024)
 #define SENTRY_DEFAULT_MAX_BODY_BYTES (64.0 * 1024 * 1024)
+#define SENTRY_TEXT_OF(x) #x
+#define SENTRY_TEXT(x) SENTRY_TEXT_OF(x)
+#define SENTRY_HEADERS_TOO_LARGE_MESSAGE \
+  "the response headers are larger than " SENTRY_TEXT(SENTRY_MAX_HEADER_KIB) " KiB"
+#define SENTRY_BODY_TOO_LARGE_FORMAT "the response body is larger than max_body_bytes (%.0f bytes)"
+/* Timeouts in milliseconds: at least 1, since 0 means "no timeout" to libcurl
+ * (300 s to connect) and nginx's default (60 s) to cosockets; at most 2^31 - 1,
+ * the most a cosocket (and a 32-bit long) takes, as timeout = math.huge is allowed. */
+#define SENTRY_MAX_TIMEOUT_MS 2147483647L
+long sentry_timeout_ms(double seconds);
 /* The error for a response whose header section the connection cut short. */
 #define SENTRY_CUT_HEADERS_MESSAGE \
   "the connection closed before the end of the response headers; the partial response is not used"
@@ -66,11 +78,14 @@ void sentry_transfer_cleanup(sentry_transfer *t);
  * headers, body, timeout); raises on arguments that cannot be sent safely. */
 void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int method_index);
 
-/* After the transfer: pushes the response table, or nil, message, code. */
+/* After the transfer: pushes three values, the response table, nil, nil or
+ * nil, message, code; returns 3. */
 int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc);
 
 /* Lua functions for transports that do their own I/O (see transfer.c). */
 int sentry_lua_check_request(lua_State *L);
 int sentry_lua_read_rate_limit(lua_State *L);
+int sentry_lua_parse_headers(lua_State *L);
+int sentry_lua_timeout_ms(lua_State *L);
 
 #endif

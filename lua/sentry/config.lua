@@ -44,6 +44,8 @@ local token = require "sentry.token"
 local ini = require "sentry.ini"
 local properties = require "sentry.properties"
 local text_helpers = require "sentry.text"
+local core = require "sentry.core_loader"
+local urls = require "sentry.url"
 
 local config = {}
 
@@ -92,78 +94,12 @@ local HOOKS = { "on_request", "on_response", "on_retry" }
 local warned_permissions = {}
 
 -- -------------------------------------------------------------------------
--- The C core, for getcwd and stat; everything works (more slowly) without it.
+-- The file system, through the C core
 
-local core_module, core_tried
-local function core()
-  if not core_tried then
-    core_tried = true
-    local ok, module = pcall(require, "sentry.core_loader")
-    if ok and type(module) == "table" then
-      core_module = module
-    end
-  end
-  return core_module
-end
-
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
--- First line printed by a shell command, or nil.
-local function command_output(command)
-  local ok, pipe = pcall(io.popen, command)
-  if not ok or not pipe then
-    return nil
-  end
-  local line = pipe:read("*l")
-  pipe:close()
-  return line
-end
-
+-- The working directory; $PWD when getcwd fails (the directory was removed).
 local function current_directory()
-  local c = core()
-  if c and type(c.getcwd) == "function" then
-    local dir = c.getcwd()
-    if dir then
-      return dir
-    end
-  end
   local pwd = os.getenv("PWD")
-  if pwd and pwd ~= "" then
-    return pwd
-  end
-  local dir = command_output("pwd")
-  if dir and dir ~= "" then
-    return dir
-  end
-  return nil
-end
-
--- rwxrwxrwx, as numbers: 0o400, 0o200, ... 0o001.
-local PERMISSION_BITS = { 256, 128, 64, 32, 16, 8, 4, 2, 1 }
-
--- Permission bits of a file as a number, or nil when unknown.
-local function file_mode(path)
-  local c = core()
-  if c and type(c.stat_mode) == "function" then
-    return c.stat_mode(path)
-  end
-  -- Without the C core: read the permission string "-rw-r--r--" from ls.
-  local listing = command_output("ls -ld " .. shell_quote(path) .. " 2>/dev/null")
-  local perms = listing and listing:match("^.([r-][w-][xsS-][r-][w-][xsS-][r-][w-][xtT-])")
-  if not perms then
-    return nil
-  end
-  local mode = 0
-  for i = 1, 9 do
-    local char = perms:sub(i, i)
-    -- "S" and "T" are set-id/sticky without the execute bit.
-    if char ~= "-" and char ~= "S" and char ~= "T" then
-      mode = mode + PERMISSION_BITS[i]
-    end
-  end
-  return mode
+  return core.getcwd() or (pwd ~= "" and pwd or nil)
 end
 
 -- Whether group (0o040) or others (0o004) may read; no bit operators in 5.1.
@@ -203,60 +139,22 @@ local function parent_directory(dir)
   return parent
 end
 
-local ABSENT_ERRNO = { [2] = true, [20] = true } -- ENOENT, ENOTDIR
-
 --- Configuration files larger than this are not read (they are a few lines).
 config.MAX_FILE_BYTES = 1024 * 1024
-
--- Without the C core: is the path something other than a regular file? A
--- FIFO would block io.open, a device would never end.
-local function is_special(path)
-  local listing = command_output("ls -ld " .. shell_quote(path) .. " 2>/dev/null")
-  return listing ~= nil and listing:sub(1, 1) ~= "-"
-end
 
 -- The text of a file; false when there is no file, or when it is no regular
 -- file or too large (then with a warning); nil + message when it exists but
 -- cannot be read.
 local function read_if_present(path, label, warnings)
-  local c = core()
-  local text, problem
-  if c and type(c.read_config_file) == "function" then
-    text, problem = c.read_config_file(path, config.MAX_FILE_BYTES)
-    if text == nil and problem:find("; not read$") then
-      warnings[#warnings + 1] = label .. " is " .. problem .. " (only a regular file of at most "
-        .. math.floor(config.MAX_FILE_BYTES / 1024) .. " KiB is read as configuration)"
-      return false
-    elseif text == nil then
-      return nil, "cannot read " .. label .. ": " .. problem
-    end
-    return text
-  end
-  local file, message, code = io.open(path, "rb")
-  if not file then
-    if ABSENT_ERRNO[code] then
-      return false
-    end
-    -- io.open says "<path>: <reason>"; the label replaces the path.
-    local reason = tostring(message)
-    if reason:sub(1, #path + 2) == path .. ": " then
-      reason = reason:sub(#path + 3)
-    end
-    return nil, "cannot read " .. label .. ": " .. reason
-  end
-  file:close()
-  if is_special(path) then
-    warnings[#warnings + 1] = label .. " is not a regular file (a directory, FIFO, socket or device); not read"
+  local text, problem = core.read_config_file(path, config.MAX_FILE_BYTES)
+  if text == nil and problem:find("; not read$") then
+    warnings[#warnings + 1] = label .. " is " .. problem .. " (only a regular file of at most "
+      .. math.floor(config.MAX_FILE_BYTES / 1024) .. " KiB is read as configuration)"
     return false
+  elseif text == nil then
+    return nil, "cannot read " .. label .. ": " .. problem
   end
-  file = assert(io.open(path, "rb"))
-  text = file:read(config.MAX_FILE_BYTES + 1)
-  file:close()
-  if text and #text > config.MAX_FILE_BYTES then
-    warnings[#warnings + 1] = label .. " is larger than " .. math.floor(config.MAX_FILE_BYTES / 1024) .. " KiB; not read"
-    return false
-  end
-  return text or ""
+  return text
 end
 
 -- The nearest project file from `dir` upwards: path, text; nil when none;
@@ -353,7 +251,7 @@ local function permission_warnings(files, warnings)
   for _, file in ipairs(files) do
     local auth = file.data.auth
     if auth and auth.token and not warned_permissions[file.path] then
-      local mode = file_mode(file.path)
+      local mode = core.stat_mode(file.path)
       if mode and readable_by_others(mode) then
         warned_permissions[file.path] = true
         warnings[#warnings + 1] = string.format(
@@ -433,15 +331,15 @@ local function parse_count(found)
   return tonumber(found.value)
 end
 
--- Scheme and host lowercased, no default port, no trailing "/" or "/api/0".
-local function normalize_url(url)
-  local origin, path = url:match("^(%a[%w+.%-]*://[^/]*)(.*)$")
-  if not origin then
-    return url
+-- One spelling per API root: its origin (with the port), the path without a
+-- trailing "/" or "/api/0"; what is no http(s) URL is left as it is.
+local function normalize_url(target)
+  local parts = urls.split(target)
+  if not parts then
+    return target
   end
-  origin = origin:lower():gsub("^(https://.*):443$", "%1"):gsub("^(http://.*):80$", "%1")
-  path = text_helpers.trim_end((text_helpers.trim_end(path, "/"):gsub("/api/0$", "")), "/")
-  return origin .. path
+  local path = text_helpers.trim_end(parts.path, "/"):gsub("/api/0$", "")
+  return urls.origin(target) .. text_helpers.trim_end(path, "/")
 end
 
 -- "http://user:secret@proxy:3128" -> "http://user:********@proxy:3128"
@@ -449,8 +347,9 @@ local function hide_url_password(url)
   return (url:gsub("^(%a[%w+.%-]*://[^/@:]*:)[^/@]*@", "%1" .. MASK .. "@"))
 end
 
-local function is_sentry_io(url)
-  local host = normalize_url(url):match("^%a[%w+.%-]*://([^/:]+)")
+local function is_sentry_io(target)
+  local parts = urls.split(target)
+  local host = parts and parts.host
   return host == "sentry.io" or (host ~= nil and host:sub(-10) == ".sentry.io")
 end
 

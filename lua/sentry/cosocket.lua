@@ -2,13 +2,13 @@
 -- handler or a timer yields to nginx instead of blocking the worker. It
 -- answers exactly like the libcurl handle (`perform` returns the same response
 -- table, or `nil, message, code`), so retries, rate limits and errors are the
--- client's one implementation; header checks and rate-limit parsing are the C
--- core's. Connections are pooled with `setkeepalive`; TLS uses nginx's
+-- client's one implementation; header checks, header and rate-limit parsing
+-- and the size limits' errors are the C core's: this module does only socket
+-- work. Connections are pooled with `setkeepalive`; TLS uses nginx's
 -- `lua_ssl_trusted_certificate` (the `ca_file` option cannot apply here).
 -- Responses are not compressed: no Accept-Encoding is sent.
 -- @module sentry.cosocket
 local core = require "sentry.core_loader"
-local text = require "sentry.text"
 local url = require "sentry.url"
 
 local unpack = table.unpack or unpack
@@ -61,11 +61,8 @@ local function failed(err, what)
   return failure(what .. " failed: " .. tostring(err), "network")
 end
 
---- Cosockets take whole milliseconds in [1, 2^31): 0 would mean nginx's default
--- (60 s), and timeout = math.huge is allowed.
-local function to_ms(seconds)
-  return math.max(1, math.ceil(math.min(seconds * 1000, MAX_TIMEOUT_MS)))
-end
+-- The core's clamping, the same for both transports.
+local to_ms = core.timeout_ms
 
 --- Gives the socket the time left before the deadline; false when none is left.
 local function arm(sock, deadline)
@@ -243,8 +240,7 @@ function Transport:perform(method, target, headers, body, timeout)
 end
 
 local function headers_too_large()
-  return failure(string.format("the response headers are larger than %d KiB", core.MAX_HEADER_BYTES / 1024),
-    "too_large")
+  return failure(core.HEADERS_TOO_LARGE_MESSAGE, "too_large")
 end
 
 --- Reads one response's status line and headers; `budget` is what header bytes may still come.
@@ -260,8 +256,7 @@ local function read_head(reader, budget)
   local status = tonumber(status_line:match("^HTTP/%d%.%d (%d%d%d)"))
   if not status then return failure("not an HTTP response: " .. status_line:sub(1, 60), "network") end
   budget = budget - #status_line
-  local headers = {}
-  local repeats = {} -- name -> its values, joined once at the end (per line would be quadratic)
+  local lines = {}
   while true do
     local line, line_err = reader:line(budget)
     if not line then
@@ -272,19 +267,10 @@ local function read_head(reader, budget)
     if line == "" then break end
     budget = budget - #line
     if budget < 0 then return headers_too_large() end
-    local name, value = line:match("^([^:%s]+):(.*)$")
-    if not name then return failure("Header without colon", "network") end
-    name, value = name:lower(), text.trim(value, " \t")
-    local first = headers[name]
-    if first == nil then
-      headers[name] = value
-    else
-      repeats[name] = repeats[name] or { first }
-      table.insert(repeats[name], value)
-    end
+    if not line:find("^[^:%s]+:") then return failure("Header without colon", "network") end
+    lines[#lines + 1] = line
   end
-  for name, values in pairs(repeats) do headers[name] = table.concat(values, ", ") end
-  return status, headers, budget
+  return status, core.parse_headers(table.concat(lines, "\n")), budget
 end
 
 --- Reads status, headers and body, skipping interim (1xx) responses; pools the
@@ -311,8 +297,7 @@ function Transport:read_response(reader, method)
   end
   if not body then
     if body_err == "too large" then
-      return failure(string.format("the response body is larger than max_body_bytes (%d bytes)",
-        self.max_body_bytes), "too_large")
+      return failure(string.format(core.BODY_TOO_LARGE_FORMAT, self.max_body_bytes), "too_large")
     end
     return failed(body_err, "reading the body")
   end

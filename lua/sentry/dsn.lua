@@ -11,7 +11,7 @@
 
 local dsn = {}
 
-local DEFAULT_PORTS = { http = 80, https = 443 }
+local url = require "sentry.url"
 
 --- Whether a string looks like a DSN (or any URL carrying credentials).
 --
@@ -24,31 +24,6 @@ function dsn.looks_like(s)
     return false
   end
   return s:match("^%s*[Hh][Tt][Tt][Pp][Ss]?://[^/]*@") ~= nil
-end
-
--- Splits "host", "host:port", "[v6]" or "[v6]:port"; returns host, port
--- text (without the colon, or nil) or nil + message.
-local function split_host_port(hostport)
-  local host, rest
-  if hostport:sub(1, 1) == "[" then
-    host, rest = hostport:match("^(%[[%x:.]+%])(.*)$")
-    if not host then
-      return nil, "DSN host is not a valid IPv6 address in brackets"
-    end
-  else
-    host, rest = hostport:match("^([^:]*)(.*)$")
-  end
-  if host == "" then
-    return nil, "DSN has no host"
-  end
-  if rest == "" then
-    return host, nil
-  end
-  local port = rest:match("^:(%d+)$")
-  if not port then
-    return nil, "DSN port must be a number"
-  end
-  return host, port
 end
 
 --- Parses a DSN.
@@ -77,17 +52,16 @@ function dsn.parse(s)
     return nil, "DSN contains whitespace or a control character at position " .. bad_at
   end
 
-  local scheme, rest = s:match("^(%a[%w+.%-]*)://(.*)$")
+  local scheme, authority, path = url.parts(s)
   if not scheme then
     return nil, "DSN must start with http:// or https://"
   end
   scheme = scheme:lower()
-  if not DEFAULT_PORTS[scheme] then
+  if not url.DEFAULT_PORTS[scheme] then
     return nil, "DSN scheme must be http or https, got " .. scheme
   end
 
-  rest = rest:match("^[^?#]*")
-  local authority, path = rest:match("^([^/]*)(.*)$")
+  path = path:match("^[^?#]*")
   local userinfo, hostport = authority:match("^(.*)@(.*)$")
   if not userinfo then
     return nil, "DSN has no public key: expected " .. scheme .. "://<public_key>@<host>/<project_id>"
@@ -103,14 +77,9 @@ function dsn.parse(s)
     secret_key = nil
   end
 
-  local host, port_text = split_host_port(hostport)
+  local host, port = url.split_authority(hostport, url.DEFAULT_PORTS[scheme])
   if not host then
-    return nil, port_text
-  end
-  host = host:lower()
-  local port = tonumber(port_text) or DEFAULT_PORTS[scheme]
-  if port < 1 or port > 65535 then
-    return nil, "DSN port must be between 1 and 65535"
+    return nil, "DSN " .. port
   end
 
   path = path:gsub("/$", "")
@@ -129,7 +98,7 @@ function dsn.parse(s)
   end
 
   local origin = scheme .. "://" .. host
-  if port ~= DEFAULT_PORTS[scheme] then
+  if port ~= url.DEFAULT_PORTS[scheme] then
     origin = origin .. ":" .. port
   end
 

@@ -14,14 +14,7 @@
 
 local API_ROOT = "/api/0/"
 
-local function percent_decode(text)
-  if not text:find("%", 1, true) then
-    return text
-  end
-  return (text:gsub("%%(%x%x)", function(hex)
-    return string.char(tonumber(hex, 16))
-  end))
-end
+local url = require "sentry.url"
 
 -- Split a path below the API root into its segments; a trailing slash is
 -- optional. "" is the API root itself and has no segments.
@@ -43,8 +36,8 @@ end
 -- served under a sub-path); relative paths may start with "/api/0/" or not.
 local function path_below_root(path)
   path = path:match("^[^?#]*")
-  local after_authority = path:match("^%a[%w+.-]*://[^/]*(.*)$")
-  if after_authority then
+  local scheme, _, after_authority = url.parts(path)
+  if scheme then
     local _, root_end = after_authority:find(API_ROOT, 1, true)
     if root_end then
       return after_authority:sub(root_end + 1)
@@ -213,7 +206,7 @@ local function new(rows)
     local raw_segments = split_segments(below_root)
     local segments = {}
     for index, segment in ipairs(raw_segments) do
-      segments[index] = percent_decode(segment)
+      segments[index] = url.decode(segment)
     end
     local node = find_node(root, segments, 1)
     if not node then

@@ -13,6 +13,7 @@
 -- @module sentry.links
 
 local text_helpers = require "sentry.text"
+local urls = require "sentry.url"
 
 local links = {}
 
@@ -108,24 +109,13 @@ local function read_link(text, position)
   return url, params, position
 end
 
-local function form_decode(text)
-  text = text:gsub("+", " ")
-  return (text:gsub("%%(%x%x)", function(hex)
-    return string.char(tonumber(hex, 16))
-  end))
-end
-
 -- The first value of query parameter `wanted` in `url`, decoded as a form
 -- value (as Sentry's server reads it); nil when absent.
 local function query_parameter(url, wanted)
-  local query = url:match("^[^#?]*%?([^#]*)")
-  if not query then
-    return nil
-  end
-  for pair in query:gmatch("[^&]+") do
-    local key, value = pair:match("^([^=]*)=?(.*)$")
-    if form_decode(key) == wanted then
-      return form_decode(value)
+  local _, parts = urls.query_parts(url)
+  for _, part in ipairs(parts) do
+    if part.key == wanted then
+      return part.value
     end
   end
   return nil

@@ -117,13 +117,10 @@ end
 -- Replaces (or adds) one query parameter in a URL, leaving the rest of its
 -- query exactly as the server wrote it.
 local function set_query_parameter(target, name, value)
-  local base, query = target:match("^([^?#]*)%??([^#]*)")
+  local base, parts = url.query_parts(target)
   local kept = {}
-  for part in query:gmatch("[^&]+") do
-    local key = part:match("^[^=]*"):gsub("%+", " "):gsub("%%(%x%x)", function(hex)
-      return string.char(tonumber(hex, 16))
-    end)
-    if key ~= name then kept[#kept + 1] = part end
+  for _, part in ipairs(parts) do
+    if part.key ~= name then kept[#kept + 1] = part.raw end
   end
   kept[#kept + 1] = name .. "=" .. value
   return base .. "?" .. table.concat(kept, "&")

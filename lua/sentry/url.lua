@@ -31,31 +31,79 @@ end
 
 --- Decodes %XX escapes (and nothing else).
 -- @tparam string s
+-- @tparam ?boolean form also "+" as a space, as in a form-encoded query
 -- @treturn string
-function url.decode(s)
+function url.decode(s, form)
+  if form then s = s:gsub("%+", " ") end
+  if not s:find("%", 1, true) then return s end
   return (s:gsub("%%(%x%x)", function(hex)
     return string.char(tonumber(hex, 16))
   end))
+end
+
+--- The default port of each scheme the client speaks.
+url.DEFAULT_PORTS = { http = 80, https = 443 }
+
+--- Cuts "scheme://authority..." into its three raw parts, checking nothing else.
+-- @tparam string s
+-- @treturn ?string scheme (as written), or nil when `s` has no "scheme://"
+-- @treturn string authority
+-- @treturn string the rest (path, query, fragment)
+function url.parts(s)
+  return s:match("^([%a][%w+.-]*)://([^/?#]*)(.*)$")
+end
+
+--- Splits an authority's "host", "host:port", "[v6]" or "[v6]:port" (no userinfo).
+-- @tparam string authority
+-- @tparam number default_port the port when none is given
+-- @treturn ?string the host, lower-cased
+-- @treturn number|string the port, or what was wrong
+function url.split_authority(authority, default_port)
+  local host, rest
+  if authority:sub(1, 1) == "[" then
+    host, rest = authority:match("^(%[[%x:.]+%])(.*)$")
+    if not host then return nil, "host is not a valid IPv6 address in brackets" end
+  else
+    host, rest = authority:match("^([^:]*)(.*)$")
+  end
+  if host == "" then return nil, "has no host" end
+  local digits = rest:match("^:?(%d*)$") -- RFC 3986 allows "host:" (the default port)
+  if not digits then return nil, "port must be a number" end
+  local port = tonumber(digits) or default_port
+  if port < 1 or port > 65535 then return nil, "port must be between 1 and 65535" end
+  return host:lower(), port
 end
 
 --- Splits an absolute http(s) URL.
 -- @tparam string s
 -- @treturn ?table `{ scheme, host, port, path }` (path starts with "/"), or nil
 function url.split(s)
-  local scheme, authority, rest = s:match("^([%a][%w+.-]*)://([^/?#]*)(.*)$")
+  local scheme, authority, rest = url.parts(s)
   if not scheme then return nil end
   scheme = scheme:lower()
-  if scheme ~= "http" and scheme ~= "https" then return nil end
+  if not url.DEFAULT_PORTS[scheme] then return nil end
   if authority:find("@", 1, true) then return nil end -- credentials in URLs are refused
-  local host, port = authority:match("^(%[[%x:.]+%]):?(%d*)$")
-  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
-  if not host or host == "" then return nil end
-  port = tonumber(port) or (scheme == "https" and 443 or 80)
-  if port < 1 or port > 65535 then return nil end
+  local host, port = url.split_authority(authority, url.DEFAULT_PORTS[scheme])
+  if not host then return nil end
   local path = rest:match("^[^?#]*")
   if path == "" then path = "/" end
-  return { scheme = scheme, host = host:lower(), port = port, path = path,
+  return { scheme = scheme, host = host, port = port, path = path,
     query = rest:match("%?([^#]*)") }
+end
+
+--- Splits a URL's query into its "key=value" parts, decoded as Sentry's
+-- server reads a form value.
+-- @tparam string target
+-- @treturn string the URL before its query
+-- @treturn table `{ { raw =, key =, value = }, ... }` in order
+function url.query_parts(target)
+  local base, query = target:match("^([^?#]*)%??([^#]*)")
+  local parts = {}
+  for raw in query:gmatch("[^&]+") do
+    local key, value = raw:match("^([^=]*)=?(.*)$")
+    parts[#parts + 1] = { raw = raw, key = url.decode(key, true), value = url.decode(value, true) }
+  end
+  return base, parts
 end
 
 --- The origin ("scheme://host:port") of an absolute URL, or nil.
@@ -208,8 +256,9 @@ function url.join(base, location)
   if type(location) ~= "string" or location == "" or location:find("[%c ]") then return nil end
   location = location:gsub("#.*$", "")
   if location:match("^[%a][%w+.-]*:") then return url.split(location) and location or nil end
-  local scheme, authority, path = base:match("^([%a][%w+.-]*)://([^/?#]*)([^?#]*)")
+  local scheme, authority, rest = url.parts(base)
   if not scheme then return nil end
+  local path = rest:match("^[^?#]*")
   if location:sub(1, 2) == "//" then return scheme .. ":" .. location end
   if location:sub(1, 1) == "/" then return scheme .. "://" .. authority .. location end
   if location:sub(1, 1) == "?" then return scheme .. "://" .. authority .. (path ~= "" and path or "/") .. location end
@@ -241,8 +290,7 @@ end
 -- @treturn ?string what was wrong
 function url.within_root(root, target)
   local parts, root_parts = url.split(target), url.split(root)
-  local origin = parts and (parts.scheme .. "://" .. parts.host .. ":" .. parts.port)
-  local root_origin = root_parts.scheme .. "://" .. root_parts.host .. ":" .. root_parts.port
+  local origin, root_origin = url.origin(target), url.origin(root)
   if origin ~= root_origin then
     return nil, (origin or target) .. " is another origin, and the token is only ever sent to " .. root_origin
   end

@@ -28,6 +28,4 @@ else
   result = describe_load()
 end
 
-local has_core = pcall(require, "sentry.core")
-result.with_core = has_core
 io.write(cjson.encode(result), "\n")
