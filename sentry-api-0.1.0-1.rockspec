@@ -55,7 +55,8 @@ build = {
             "src/ratelimit.c",
             "src/timeutil.c",
             "src/transfer.c",
-            "src/engine.c"
+            "src/engine.c",
+            "src/object.c"
          }
       },
       ["sentry.core_loader"] = "lua/sentry/core_loader.lua",
