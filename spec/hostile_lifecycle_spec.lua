@@ -375,12 +375,12 @@ describe("the core's engine in one mode", function()
   teardown(function() client:close() end)
 
   it("refuses the other mode's calls with an error that names both modes", function()
-    local socket_engine = core.new_engine(client._handle, "socket")
+    local socket_engine = core.new_engine(client._transport:curl(), "socket")
     for _, call in ipairs { "perform", "wait" } do
       assert.has_error(function() socket_engine[call](socket_engine, 0) end,
         "engine:" .. call .. " is for a \"poll\" engine; this one was made in \"socket\" mode")
     end
-    local poll_engine = core.new_engine(client._handle, "poll")
+    local poll_engine = core.new_engine(client._transport:curl(), "poll")
     for _, call in ipairs { "socket_action", "sockets", "timeout" } do
       assert.has_error(function() poll_engine[call](poll_engine) end,
         "engine:" .. call .. " is for a \"socket\" engine; this one was made in \"poll\" mode")

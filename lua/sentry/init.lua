@@ -5,9 +5,9 @@
 --     local res = assert(client:get("/organizations/{org}/projects/"))
 --
 -- @module sentry
+local core = require "sentry.core_loader" -- first: a missing or mismatched core is the error to report
 local Client = require "sentry.client"
 local config = require "sentry.config"
-local core = require "sentry.core_loader"
 local endpoint_memory = require "sentry.endpoint_memory"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
