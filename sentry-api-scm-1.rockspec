@@ -60,6 +60,7 @@ build = {
     ["sentry.scopes"] = "lua/sentry/scopes.lua",
     ["sentry.text"] = "lua/sentry/text.lua",
     ["sentry.token"] = "lua/sentry/token.lua",
+    ["sentry.transport"] = "lua/sentry/transport.lua",
     ["sentry.url"] = "lua/sentry/url.lua",
   },
 }
