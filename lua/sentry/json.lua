@@ -161,9 +161,21 @@ end
 local EMPTY_ARRAY_KEY = "\1sentry.empty_array"
 local EMPTY_ARRAY_TEXT = '{"\\u0001sentry.empty_array":0}'
 
+-- Might the text hold an empty array? Plain searches for "[" (fast), then a
+-- look past each one; a "[]" inside a string also says yes (the exact pass
+-- below knows better).
+local function may_hold_empty_array(text)
+  local at = text:find("[", 1, true)
+  while at do
+    if text:find("^%s*%]", at + 1) then return true end
+    at = text:find("[", at + 1, true)
+  end
+  return false
+end
+
 -- The text with its empty arrays replaced, or nil when it has none.
 local function mark_empty_arrays(text)
-  if not text:find("%[%s*%]") then return nil end
+  if not may_hold_empty_array(text) then return nil end
   local parts, from, pos = {}, 1, 1
   while true do
     local at = text:find('["%[]', pos)

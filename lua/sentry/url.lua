@@ -289,6 +289,12 @@ end
 -- @treturn ?string target, when it stays inside
 -- @treturn ?string what was wrong
 function url.within_root(root, target)
+  -- The common case, a path under the root with no "." or "%" at all, needs
+  -- no parsing: nothing in it can be a dot segment.
+  if target:sub(1, #root) == root then
+    local rest = target:sub(#root + 1):match("^[^?#]*")
+    if not rest:find(".", 1, true) and not rest:find("%", 1, true) then return target end
+  end
   local parts, root_parts = url.split(target), url.split(root)
   local origin, root_origin = url.origin(target), url.origin(root)
   if origin ~= root_origin then
