@@ -45,7 +45,8 @@ local function run_child(body)
     "  log = function(level, message) logged[#logged + 1] = level .. ': ' .. message end }",
     body,
   }, "\n"))
-  local output = shell.capture(quote(interpreter()) .. " " .. quote(script) .. " 2>&1; echo \"exit=$?\"")
+  -- a loop that never ends is a failure (exit 124), not a suite that hangs
+  local output = shell.capture("timeout 60 " .. quote(interpreter()) .. " " .. quote(script) .. " 2>&1; echo \"exit=$?\"")
   os.remove(script)
   local status = tonumber(output:match("exit=(%d+)%s*$"))
   return output:gsub("exit=%d+%s*$", ""), status

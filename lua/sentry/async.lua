@@ -176,6 +176,12 @@ function Driver:pump()
   arm(self.curl_timer, self.engine:timeout(), self.on_timeout)
   arm(self.due_timer, next_due and math.max(next_due - core.now(), 0), self.on_due)
   self:flush()
+  if self.engine and next(self.callbacks) == nil and self.scheduler:finished() then
+    -- Nothing of ours is pending: a timer libcurl still asks for (its own
+    -- upkeep) must not keep the caller's loop running; a new request re-arms.
+    self.curl_timer:stop()
+    self.due_timer:stop()
+  end
 end
 
 function Driver:watch_sockets()
