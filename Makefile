@@ -88,7 +88,7 @@ endpoints:
 	mv lua/sentry/endpoint_data.lua.new lua/sentry/endpoint_data.lua
 
 valgrind: $(CORE)
-	SENTRY_TEST_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=tools/valgrind.supp" \
+	SENTRY_TEST_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=tools/valgrind.supp" \
 	  tools/run-tests $(LUA)
 
 asan:
