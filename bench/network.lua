@@ -98,15 +98,13 @@ end
 
 -- 30 s, not 10: with 25 processes starting at once on one busy core, a
 -- curl's own start-up can take seconds.
-local function curl_command(url)
-  return "curl -s -f --max-time 30 --cacert '" .. ca_file .. "' -H 'Authorization: Bearer " .. TOKEN
-    .. "' -H 'Accept: application/json' '" .. url .. "'"
-end
+local CURL = "curl -s -f --max-time 30 --cacert '" .. ca_file .. "' -H 'Authorization: Bearer " .. TOKEN
+  .. "' -H 'Accept: application/json'"
 
 function clients.curl()
   -- one curl process per request, as plenary.curl and shell scripts run it
   local function get(url)
-    local pipe = assert(io.popen(curl_command(url) .. " -D - 2>/dev/null"))
+    local pipe = assert(io.popen(CURL .. " '" .. url .. "' -D - 2>/dev/null"))
     local out = pipe:read("*a")
     pipe:close()
     local head, body = out:match("^(.-\r\n)\r\n(.*)$")
@@ -120,9 +118,18 @@ function clients.curl()
     end,
     pages = function() return walk_pages(get) end,
     detail = function()
-      -- 25 curl processes at a time, as a shell script does with xargs -P
-      local ok = os.execute("seq 1 " .. DETAILS .. " | xargs -P " .. CONCURRENT .. " -I N "
-        .. curl_command(base .. detail_path("N")) .. " -o /dev/null")
+      -- 25 curl processes at a time, as a shell script does with xargs -P;
+      -- each URL is appended (-n 1), as `-I N` would also replace an N in the
+      -- CA file's random path
+      local urls = {}
+      for i = 1, DETAILS do urls[i] = base .. detail_path(i) end
+      local list = os.tmpname()
+      local file = assert(io.open(list, "wb"))
+      file:write(table.concat(urls, "\n"), "\n")
+      file:close()
+      local ok = os.execute("xargs -P " .. CONCURRENT .. " -n 1 " .. CURL .. " -o /dev/null"
+        .. " < '" .. list .. "'")
+      os.remove(list)
       if ok ~= true and ok ~= 0 then fail("curl failed") end
       return DETAILS
     end,
