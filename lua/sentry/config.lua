@@ -353,33 +353,12 @@ local function is_sentry_io(target)
   return host == "sentry.io" or (host ~= nil and host:sub(-10) == ".sentry.io")
 end
 
--- How many single-letter edits turn `a` into `b` (Levenshtein distance).
-local function edit_distance(a, b)
-  local previous = {}
-  for j = 0, #b do previous[j] = j end
-  for i = 1, #a do
-    local current = { [0] = i }
-    for j = 1, #b do
-      local substitution = previous[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1)
-      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, substitution)
-    end
-    previous = current
-  end
-  return previous[#b]
-end
-
 -- " (did you mean 'token'?)" when an option is a typo or two away from `name`.
+-- (Loaded on a mistake only.)
 local function did_you_mean(name)
-  if type(name) ~= "string" then return "" end
-  local best, best_distance
-  for option in pairs(OPTION_TYPES) do
-    local distance = edit_distance(name:lower(), option)
-    if distance <= 2 and distance < #option / 2 and (not best or distance < best_distance
-        or (distance == best_distance and option < best)) then
-      best, best_distance = option, distance
-    end
-  end
-  return best and " (did you mean '" .. best .. "'?)" or ""
+  local names = {}
+  for option in pairs(OPTION_TYPES) do names[#names + 1] = option end
+  return require("sentry.suggest").hint(name, names)
 end
 
 -- A wrong option is the caller's mistake: the error names the caller's line.
