@@ -38,7 +38,10 @@ local function sorted_keys(t)
   return keys
 end
 
--- allOf parts merged into one node: properties joined, required names joined.
+--- A schema node with its allOf parts merged in: properties joined,
+-- required names joined, other keywords from the first that has them.
+-- @param schema a node of the dereferenced schema
+-- @return the merged node (the same node when it has no allOf)
 local function flatten(schema)
   if not schema.allOf then return schema end
   local merged = {}
@@ -62,6 +65,8 @@ local function flatten(schema)
   return merged
 end
 
+generator.flatten = flatten
+
 --- Reduce a JSON schema node to what checking a value needs.
 -- @param schema a node of the dereferenced schema
 -- @return { type, enum, nullable, items, properties, required, open, any_of,
@@ -83,18 +88,18 @@ function generator.reduce(schema)
   if schema.items then node.items = generator.reduce(schema.items) end
   if schema.properties then
     node.properties = {}
-    for name, property in pairs(schema.properties) do
-      if not property.readOnly then node.properties[name] = generator.reduce(property) end
+    for name, property in pairs(schema.properties) do node.properties[name] = generator.reduce(property) end
+  end
+  -- A read-only property is the server's to fill: a request may leave it out.
+  local required, seen = {}, {}
+  for _, name in ipairs(schema.required or {}) do
+    local property = schema.properties and schema.properties[name]
+    if not seen[name] and not (property and property.readOnly) then
+      required[#required + 1], seen[name] = name, true
     end
   end
-  if schema.required and #schema.required > 0 then
-    local required, seen = {}, {}
-    for _, name in ipairs(schema.required) do
-      if not seen[name] then required[#required + 1], seen[name] = name, true end
-    end
-    table.sort(required)
-    node.required = required
-  end
+  table.sort(required)
+  if #required > 0 then node.required = required end
   -- An object is closed when it lists its properties and allows no others.
   if node.type == "object" and (not schema.properties
       or (schema.additionalProperties ~= nil and schema.additionalProperties ~= false)) then
