@@ -255,6 +255,10 @@ local function prepare(operation, client, args, walking)
   return opts
 end
 
+--- An operation bound to a client: `client.api.<name>`. Call it (`op { ... }`,
+-- returning `res, err` as `client:request`) or walk it with the methods below.
+-- @section Operation
+
 local Operation = {}
 Operation.__index = Operation
 
@@ -289,7 +293,7 @@ end
 -- (bad arguments included) like the other iterators.
 -- @tparam[opt] table args the operation's arguments and `limit`, `max_pages`,
 --   `cursor`, `per_page`, `prefetch`
--- @function each
+-- @function Operation:each
 function Operation:each(args)
   local opts, err = walk_options(self, args)
   if not opts then error(err, 2) end
@@ -298,7 +302,7 @@ end
 
 --- `for page, res in client.api.name:pages { ... }`: as `client:pages`.
 -- @tparam[opt] table args as for `each`
--- @function pages
+-- @function Operation:pages
 function Operation:pages(args)
   local opts, err = walk_options(self, args)
   if not opts then error(err, 2) end
@@ -311,7 +315,7 @@ end
 -- @treturn ?table items
 -- @treturn ?table err
 -- @treturn ?table state `{ cursor, done, ... }` to resume with `cursor = state.cursor`
--- @function collect
+-- @function Operation:collect
 function Operation:collect(args)
   local opts, err = walk_options(self, args)
   if not opts then return nil, err, { done = false } end
@@ -319,7 +323,7 @@ function Operation:collect(args)
 end
 
 --- The operation's description, as `sentry.api.describe`.
--- @function describe
+-- @function Operation:describe
 function Operation:describe()
   if not self.operation then return nil, self.missing end
   return api.describe(self.name)
