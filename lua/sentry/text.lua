@@ -26,4 +26,37 @@ function text.trim(s, set)
   return text.trim_end(s:sub(first), set)
 end
 
+-- How many single-letter edits turn `a` into `b` (Levenshtein distance).
+local function edit_distance(a, b)
+  local previous = {}
+  for j = 0, #b do previous[j] = j end
+  for i = 1, #a do
+    local current = { [0] = i }
+    for j = 1, #b do
+      local substitution = previous[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1)
+      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, substitution)
+    end
+    previous = current
+  end
+  return previous[#b]
+end
+
+--- The name a typo most likely meant: the key of `names` one or two edits
+-- away from `name` (and less than half its length), the alphabetically
+-- first of the nearest; nil when none is that close.
+-- @tparam string name
+-- @tparam table names a set: `{ [name] = anything }`
+-- @treturn ?string
+function text.closest(name, names)
+  local best, best_distance
+  for candidate in pairs(names) do
+    local distance = edit_distance(name, candidate)
+    if distance <= 2 and distance < #candidate / 2 and (not best or distance < best_distance
+        or (distance == best_distance and candidate < best)) then
+      best, best_distance = candidate, distance
+    end
+  end
+  return best
+end
+
 return text
