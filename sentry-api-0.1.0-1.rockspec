@@ -68,7 +68,6 @@ build = {
     ["sentry.api"] = "lua/sentry/api.lua",
     ["sentry.operation_data"] = "lua/sentry/operation_data.lua",
     ["sentry.validate"] = "lua/sentry/validate.lua",
-    ["sentry.suggest"] = "lua/sentry/suggest.lua",
       ["sentry.errors"] = "lua/sentry/errors.lua",
       ["sentry.exchange"] = "lua/sentry/exchange.lua",
       ["sentry.health"] = "lua/sentry/health.lua",

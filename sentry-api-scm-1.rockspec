@@ -49,7 +49,6 @@ build = {
     ["sentry.api"] = "lua/sentry/api.lua",
     ["sentry.operation_data"] = "lua/sentry/operation_data.lua",
     ["sentry.validate"] = "lua/sentry/validate.lua",
-    ["sentry.suggest"] = "lua/sentry/suggest.lua",
     ["sentry.async"] = "lua/sentry/async.lua",
     ["sentry.batch"] = "lua/sentry/batch.lua",
     ["sentry.errors"] = "lua/sentry/errors.lua",

@@ -39,7 +39,6 @@
 -- @module sentry.api
 local endpoints = require "sentry.endpoints"
 local errors = require "sentry.errors"
-local suggest = require "sentry.suggest"
 local url = require "sentry.url"
 local validate = require "sentry.validate"
 
@@ -76,7 +75,7 @@ local function find(name)
   local lua_name = entries[name] and name or by_schema_id[name]
   if not lua_name then
     return nil, errors.invalid(("unknown operation '%s'%s; sentry.api.list() names them all")
-      :format(name, suggest.hint(name, names)))
+      :format(name, validate.hint(name, entries)))
   end
   local entry = entries[lua_name]
   local endpoint = assert(endpoints.by_operation_id(entry.operation_id or lua_name))
@@ -149,12 +148,13 @@ local function path_values(operation, client, args)
   return values
 end
 
+-- The names of the parameters in one place ("path", "query"), as a set.
 local function names_in(operation, place)
-  local list = {}
+  local set = {}
   for _, param in ipairs(operation.entry.params) do
-    if param[1] == place then list[#list + 1] = param[2] end
+    if param[1] == place then set[param[2]] = true end
   end
-  return list
+  return set
 end
 
 -- What is wrong with the argument table's own keys, or nil.
@@ -174,10 +174,9 @@ local function keys_problem(operation, args, walking)
       end
       if not is_path then
         local candidates = names_in(operation, "path")
-        for option in pairs(CALL_OPTIONS) do candidates[#candidates + 1] = option end
-        if walking then for option in pairs(WALK_OPTIONS) do candidates[#candidates + 1] = option end end
-        table.sort(candidates)
-        return ("unknown argument '%s'%s"):format(key, suggest.hint(key, candidates))
+        for option in pairs(CALL_OPTIONS) do candidates[option] = true end
+        if walking then for option in pairs(WALK_OPTIONS) do candidates[option] = true end end
+        return ("unknown argument '%s'%s"):format(key, validate.hint(key, candidates))
       end
     end
   end
@@ -197,10 +196,10 @@ local function query_problem(operation, query, walking)
       local problem = validate.url_value(value, param, "query." .. key)
       if problem then return problem end
     elseif not (walking or operation.endpoint.paginated) or not WALK_QUERY[key] then
-      local known = names_in(operation, "query")
-      table.sort(known)
-      if #known == 0 then return ("query.%s: this operation takes no query parameters"):format(tostring(key)) end
-      return ("query.%s: unknown query parameter%s"):format(tostring(key), suggest.hint(key, known, "query."))
+      if next(by_name) == nil then
+        return ("query.%s: this operation takes no query parameters"):format(tostring(key))
+      end
+      return ("query.%s: unknown query parameter%s"):format(tostring(key), validate.hint(key, by_name, "query."))
     end
   end
   for name, param in pairs(by_name) do

@@ -5,7 +5,7 @@
 -- plain table an object).
 -- @module sentry.validate
 local json = require "sentry.json"
-local suggest = require "sentry.suggest"
+local text = require "sentry.text"
 
 local validate = {}
 
@@ -22,6 +22,17 @@ function validate.describe(value)
   if kind == "number" then return value == math.floor(value) and "an integer" or "a number" end
   if kind == "string" or kind == "boolean" then return "a " .. kind end
   return "a " .. kind .. " (not JSON)"
+end
+
+--- `" (did you mean 'x'?)"` naming the closest of `names` (see
+-- `sentry.text.closest`), else `""`.
+-- @param name what was given
+-- @tparam table names a set: `{ [name] = anything }`
+-- @tparam[opt] string prefix written before the name, e.g. `"body."`
+-- @treturn string
+function validate.hint(name, names, prefix)
+  local best = type(name) == "string" and text.closest(name, names)
+  return best and " (did you mean '" .. (prefix or "") .. best .. "'?)" or ""
 end
 
 local EXPECTED = {
@@ -83,10 +94,10 @@ local function enum_problem(value, schema, where, in_url)
   local listed, names = {}, {}
   for index, allowed in ipairs(schema.enum) do
     if index <= MAX_LISTED then listed[#listed + 1] = quoted(allowed) end
-    names[#names + 1] = tostring(allowed)
+    names[tostring(allowed)] = true
   end
   if #schema.enum > MAX_LISTED then listed[#listed + 1] = "..." end
-  local closest = type(value) == "string" and suggest.closest(value, names)
+  local closest = type(value) == "string" and text.closest(value, names)
   return ("%s: %s is not one of %s%s"):format(where, quoted(value), table.concat(listed, ", "),
     closest and " (did you mean " .. quoted(closest) .. "?)" or "")
 end
@@ -140,10 +151,7 @@ local function object_problem(value, schema, where, depth)
       local problem = check(item, property, where .. "." .. key, false, depth + 1)
       if problem then return problem end
     elseif not schema.open then
-      local names = {}
-      for known in pairs(schema.properties) do names[#names + 1] = known end
-      table.sort(names)
-      return ("%s.%s: unknown field%s"):format(where, key, suggest.hint(key, names, where .. "."))
+      return ("%s.%s: unknown field%s"):format(where, key, validate.hint(key, schema.properties, where .. "."))
     end
   end
   for _, name in ipairs(schema.required or {}) do
