@@ -167,8 +167,13 @@ describe("sentry.api", function()
     end)
 
     it("raises, as Lua's libraries do, for arguments that are not a table", function()
-      assert.has_error(function() client.api.getOrganization("acme") end,
-        "bad argument to 'getOrganization' (arguments must be a table, got string)")
+      local ok, message = pcall(function() client.api.getOrganization("acme") end)
+      assert.is_false(ok)
+      assert.matches("api_spec%.lua:%d+: bad argument to 'getOrganization' %(arguments must be a table, got string%)",
+        message)
+      ok, message = pcall(function() client.api.listOrganizationProjects:each(5) end)
+      assert.is_false(ok)
+      assert.matches("api_spec%.lua:%d+: bad argument to 'listOrganizationProjects'", message)
     end)
 
     it("refuses :each on an operation that is not paginated, raising the error object", function()

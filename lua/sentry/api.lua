@@ -231,11 +231,12 @@ local function body_problem(operation, body)
   return validate.json_value(body, entry.body, "body")
 end
 
--- The request for a call: method, path template, request options; or nil and err.
-local function prepare(operation, client, args, walking)
+-- The request options for a call, or nil and err; `level` points a wrong
+-- argument type at the caller's line.
+local function prepare(operation, client, args, walking, level)
   if args == nil then args = {} end
   if type(args) ~= "table" then
-    error(("bad argument to '%s' (arguments must be a table, got %s)"):format(operation.name, type(args)), 4)
+    error(("bad argument to '%s' (arguments must be a table, got %s)"):format(operation.name, type(args)), level)
   end
   local checking = args.validate ~= false
   local problem = checking and keys_problem(operation, args, walking)
@@ -270,7 +271,7 @@ end
 -- One request: `client.api.name { ... }` -> res, err as from client:request.
 function Operation:__call(args)
   if not self.operation then return nil, self.missing end
-  local opts, err = prepare(self.operation, self.client, args, false)
+  local opts, err = prepare(self.operation, self.client, args, false, 3)
   if not opts then return nil, err end
   local endpoint = self.operation.endpoint
   return self.client:_call(endpoint.method, endpoint.template, opts, endpoint)
@@ -284,7 +285,8 @@ local function walk_options(self, args)
     return nil, invalid(self.operation, "this operation is not paginated: call it as client.api."
       .. self.name .. " { ... }")
   end
-  return prepare(self.operation, self.client, args, true)
+  local opts, err = prepare(self.operation, self.client, args, true, 4) -- not a tail call: level 4 is the caller
+  return opts, err
 end
 
 --- `for item in client.api.name:each { ... }`: the items of a paginated
