@@ -50,6 +50,17 @@ describe("sentry.json", function()
     assert.are.equal('{"a":[],"b":{},"c":[[],{"d":"[]"}],"e":"x\\"[]"}', json.encode(value))
   end)
 
+  it("finds empty arrays after escaped backslashes and with any blanks inside", function()
+    local value = assert(json.decode('["a\\\\",[\t\r\n ],"\\\\[]",{"k":[ ]}]'))
+    assert.are.equal("a\\", value[1])
+    assert.is_true(json.is_array(value[2]))
+    assert.are.equal("\\[]", value[3])
+    assert.is_true(json.is_array(value[4].k))
+    assert.are.equal('["a\\\\",[],"\\\\[]",{"k":[]}]', json.encode(value))
+    -- a backslash as the last byte leaves the string open: reported, not read past
+    assert.is_nil((json.decode('["[]\\')))
+  end)
+
   it("reports invalid text, never raising", function()
     for _, text in ipairs { "[", '{"a":[]', '"unterminated [] string', "[] []" } do
       local value, problem = json.decode(text)

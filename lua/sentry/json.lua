@@ -13,6 +13,7 @@
 --   PUT keeps them.
 -- @module sentry.json
 local cjson = require("cjson.safe").new()
+local core = require "sentry.core_loader"
 
 local json = {}
 
@@ -161,50 +162,6 @@ end
 local EMPTY_ARRAY_KEY = "\1sentry.empty_array"
 local EMPTY_ARRAY_TEXT = '{"\\u0001sentry.empty_array":0}'
 
--- Might the text hold an empty array? Plain searches for "[" (fast), then a
--- look past each one; a "[]" inside a string also says yes (the exact pass
--- below knows better).
-local function may_hold_empty_array(text)
-  local at = text:find("[", 1, true)
-  while at do
-    if text:find("^%s*%]", at + 1) then return true end
-    at = text:find("[", at + 1, true)
-  end
-  return false
-end
-
--- The text with its empty arrays replaced, or nil when it has none.
-local function mark_empty_arrays(text)
-  if not may_hold_empty_array(text) then return nil end
-  local parts, from, pos = {}, 1, 1
-  while true do
-    local at = text:find('["%[]', pos)
-    if not at then break end
-    if text:byte(at) == 34 then -- a string: skip to its closing quote
-      pos = at + 1
-      while true do
-        local stop = text:find('["\\]', pos)
-        if not stop then return nil end -- unterminated: cjson reports it
-        pos = stop + (text:byte(stop) == 92 and 2 or 1)
-        if text:byte(stop) == 34 then break end
-      end
-    else
-      local _, close = text:find("^%[%s*%]", at)
-      if close then
-        parts[#parts + 1] = text:sub(from, at - 1)
-        parts[#parts + 1] = EMPTY_ARRAY_TEXT
-        from = close + 1
-        pos = close + 1
-      else
-        pos = at + 1
-      end
-    end
-  end
-  if #parts == 0 then return nil end
-  parts[#parts + 1] = text:sub(from)
-  return table.concat(parts)
-end
-
 local function restore_empty_arrays(value)
   if type(value) ~= "table" then return value end
   if value[EMPTY_ARRAY_KEY] ~= nil and next(value, next(value)) == nil then
@@ -221,7 +178,8 @@ end
 -- @return the value, or nil
 -- @treturn ?string the problem
 function json.decode(text)
-  local marked = mark_empty_arrays(text)
+  -- nil when the text has no empty array (a scan in C that skips strings)
+  local marked = core.replace_empty_arrays(text, EMPTY_ARRAY_TEXT)
   if not marked then return cjson.decode(text) end
   local value, problem = cjson.decode(marked)
   if problem then return cjson.decode(text) end -- report the problem in the caller's text
