@@ -292,7 +292,7 @@ static const luaL_Reg core_functions[] = {
     {"parse_headers", sentry_lua_parse_headers},
     {"timeout_ms", sentry_lua_timeout_ms},
     {"sentry_links", sentry_lua_sentry_links},
-    {"replace_empty_arrays", sentry_lua_replace_empty_arrays},
+    {"decode_json", sentry_lua_decode_json},
     {NULL, NULL}};
 
 /* The one exported symbol (everything else is hidden by -fvisibility=hidden). */

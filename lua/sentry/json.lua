@@ -1,8 +1,9 @@
---- Exact JSON. Decoding goes through lua-cjson (our own instance, so other
--- users of cjson cannot change its settings under us); encoding is our own,
--- because the lua-cjson that distributions ship writes at most 14 significant
--- digits (a 16-digit sentry.io id would be rounded) and cannot tell an empty
--- array from an empty object.
+--- Exact JSON. Decoding is the C core's (`core.decode_json`: it tells an
+-- empty array from an empty object and sizes each table once); encoding is
+-- our own, because the lua-cjson that distributions ship writes at most 14
+-- significant digits (a 16-digit sentry.io id would be rounded) and cannot
+-- tell an empty array from an empty object. `json.null` is lua-cjson's null,
+-- so values compare equal to what other cjson users get.
 --
 -- * Integers keep every digit up to 2^53 on every interpreter; other numbers
 --   are written with the fewest digits that read back as the same number;
@@ -156,34 +157,14 @@ function json.encode(value, name)
   return table.concat(out)
 end
 
--- cjson decodes [] and {} alike. Before decoding, each empty array outside a
--- string becomes an object with this one key, which no JSON text can hold
--- (a raw control character); after decoding, such objects become marked arrays.
-local EMPTY_ARRAY_KEY = "\1sentry.empty_array"
-local EMPTY_ARRAY_TEXT = '{"\\u0001sentry.empty_array":0}'
-
-local function restore_empty_arrays(value)
-  if type(value) ~= "table" then return value end
-  if value[EMPTY_ARRAY_KEY] ~= nil and next(value, next(value)) == nil then
-    return json.array()
-  end
-  for key, item in pairs(value) do
-    if type(item) == "table" then value[key] = restore_empty_arrays(item) end
-  end
-  return value
-end
-
 --- Decodes text, never raising; empty arrays come back marked (`json.array`).
+-- The decoder is the C core's: each table is made with its final size, and
+-- empty arrays are told from empty objects as they are read.
 -- @tparam string text
 -- @return the value, or nil
--- @treturn ?string the problem
+-- @treturn ?string the problem, e.g. "expected ',' or ']' after an array item at character 12"
 function json.decode(text)
-  -- nil when the text has no empty array (a scan in C that skips strings)
-  local marked = core.replace_empty_arrays(text, EMPTY_ARRAY_TEXT)
-  if not marked then return cjson.decode(text) end
-  local value, problem = cjson.decode(marked)
-  if problem then return cjson.decode(text) end -- report the problem in the caller's text
-  return restore_empty_arrays(value)
+  return core.decode_json(text, json.null, ARRAY)
 end
 
 local function is_json_type(content_type)
