@@ -375,7 +375,7 @@ end
 local STAGES = {
   { id = "get", label = "the whole `client:get`" },
   { id = "perform", label = "the transfer in the C core (`handle:perform`: libcurl, kernel, headers into a Lua table)" },
-  { id = "json", label = "decoding the 2 KiB JSON body (lua-cjson)" },
+  { id = "json", label = "decoding the 2 KiB JSON body (sentry.json: the C core's decoder)" },
   { id = "links", label = "parsing the `Link` header (sentry.links, Lua)" },
   { id = "endpoints", label = "matching the endpoint catalogue (sentry.endpoints)" },
 }

@@ -11,6 +11,10 @@
  * container moves its items into its table before it takes another: then
  * the stack holds at most this plus a few slots per level. */
 #define HELD_BUDGET 2048
+/* The stack is asked for room once every ROOM_EVERY items, for this many
+ * slots: each item takes at most 2 slots and each level opened meanwhile 3. */
+#define ROOM_EVERY 16
+#define ROOM_CHECKED (ROOM_EVERY * 5)
 
 typedef struct {
   lua_State *L;
@@ -18,7 +22,8 @@ typedef struct {
   size_t len, pos;
   int null_index, array_index;
   int depth;
-  int held; /* stack slots holding items that wait for their table */
+  int held;      /* stack slots holding items that wait for their table */
+  int unchecked; /* items pushed since the stack last had room for ROOM_CHECKED more */
   const char *error; /* what is wrong, NULL while all is well */
   size_t error_at;   /* 1-based */
 } decoder;
@@ -31,7 +36,7 @@ static int fail(decoder *d, const char *what) {
   return 0;
 }
 
-static void skip_blanks(decoder *d) {
+static inline void skip_blanks(decoder *d) {
   while (d->pos < d->len) {
     char c = d->s[d->pos];
     if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return;
@@ -115,14 +120,17 @@ static int add_escape(decoder *d, luaL_Buffer *b) {
 /* The string whose opening quote is at d->pos. */
 static int decode_string(decoder *d) {
   const char *s = d->s;
-  size_t start = d->pos + 1, p = start;
+  size_t start = d->pos + 1, p;
+  const char *quote = memchr(s + start, '"', d->len - start);
   luaL_Buffer b;
-  while (p < d->len && s[p] != '"' && s[p] != '\\') p++;
-  if (p < d->len && s[p] == '"') { /* no escapes: the common case */
-    lua_pushlstring(d->L, s + start, p - start);
-    d->pos = p + 1;
+  if (quote != NULL && memchr(s + start, '\\', (size_t)(quote - s) - start) == NULL) {
+    /* no escapes: the common case, found by two memchr scans */
+    lua_pushlstring(d->L, s + start, (size_t)(quote - s) - start);
+    d->pos = (size_t)(quote - s) + 1;
     return 1;
   }
+  p = start;
+  while (p < d->len && s[p] != '"' && s[p] != '\\') p++;
   luaL_buffinit(d->L, &b);
   for (;;) {
     luaL_addlstring(&b, s + start, p - start);
@@ -225,7 +233,9 @@ typedef void (*flusher)(decoder *, int, int *, int *);
 /* Room on the stack for one more item (see HELD_BUDGET). */
 static int make_room(decoder *d, flusher flush, int base, int *table, int *done) {
   if (d->held >= HELD_BUDGET) flush(d, base, table, done);
-  if (lua_checkstack(d->L, 8)) return 1;
+  if (d->unchecked++ < ROOM_EVERY) return 1;
+  d->unchecked = 0;
+  if (lua_checkstack(d->L, ROOM_CHECKED)) return 1;
   return fail(d, "the JSON text is nested too deeply to decode here");
 }
 
@@ -380,6 +390,7 @@ int sentry_lua_decode_json(lua_State *L) {
   d.pos = 0;
   d.depth = 0;
   d.held = 0;
+  d.unchecked = ROOM_EVERY; /* the first item asks */
   d.error = NULL;
   d.error_at = 0;
   if (decode_value(&d)) {

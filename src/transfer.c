@@ -472,7 +472,7 @@ void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
 typedef struct {
   lua_State *L;
   int table;
-  int repeats; /* name -> list of its values, for names seen more than once */
+  int repeats; /* name -> list of its values, for names seen more than once; 0 until one is */
   sentry_rate_limit *rate_limit;
 } header_walk;
 
@@ -499,6 +499,11 @@ static int push_header(void *userdata, const char *name, size_t name_len, const 
   }
   /* A repeated field: its values are listed and joined once, after the walk
    * (joining on every line copies the growing value each time: quadratic). */
+  if (walk->repeats == 0) { /* made on the first repeat, just above the headers table */
+    lua_newtable(L);
+    lua_insert(L, walk->table + 1);
+    walk->repeats = walk->table + 1;
+  }
   lua_pushvalue(L, -2);
   lua_rawget(L, walk->repeats); /* name, first, list or nil */
   if (lua_isnil(L, -1)) {
@@ -542,14 +547,15 @@ static void join_repeats(header_walk *walk) {
 static void push_headers(lua_State *L, const char *block, size_t len, sentry_rate_limit *rate_limit) {
   header_walk walk;
   lua_createtable(L, 0, 16);
-  lua_newtable(L);
   walk.L = L;
-  walk.table = lua_gettop(L) - 1;
-  walk.repeats = lua_gettop(L);
+  walk.table = lua_gettop(L);
+  walk.repeats = 0;
   walk.rate_limit = rate_limit;
   sentry_headers_each(block, len, push_header, &walk);
-  join_repeats(&walk);
-  lua_pop(L, 1);
+  if (walk.repeats != 0) {
+    join_repeats(&walk);
+    lua_pop(L, 1);
+  }
 }
 
 static void set_number(lua_State *L, const char *field, double value) {
