@@ -103,13 +103,16 @@ local function encode_body(body)
   return encoded
 end
 
+-- Read only, for requests made without options.
+local NO_OPTIONS = {}
+
 -- Checks a request's arguments and builds its exchange; `level` points
 -- argument errors at the caller's caller.
 function Client:_prepare(method, path, opts, level)
   if type(method) ~= "string" then error("bad argument #1 to 'request' (method must be a string)", level) end
   if type(path) ~= "string" then error("bad argument #2 to 'request' (path must be a string)", level) end
   if opts ~= nil and type(opts) ~= "table" then error("request options must be a table", level) end
-  opts = opts or {}
+  opts = opts or NO_OPTIONS
   method = method:upper()
   local target, problem = self:_target(path, opts)
   if not target then return nil, errors.invalid(problem) end

@@ -158,6 +158,7 @@ end
 -- @treturn ?string the path with encoded values
 -- @treturn ?string what was missing, or which value held CR, LF or NUL
 function url.fill(template, params, defaults)
+  if not template:find("{", 1, true) then return template end -- nothing to fill
   local missing, unsafe
   local filled = template:gsub("{([%w_]+)}", function(name)
     local value = params and params[name]
