@@ -49,7 +49,8 @@ local ENDPOINT_CACHE_SIZE = 256
 -- endpoint_key, remembered per method and path: scripts call the same few
 -- endpoints again and again, and the catalogue walk is on every request.
 function Client:_endpoint(method, target)
-  local path_key = method .. " " .. target:match("^[^?#]*")
+  local query = target:find("?", 1, true) or target:find("#", 1, true)
+  local path_key = method .. " " .. (query and target:match("^[^?#]*") or target)
   local cached = self._endpoints[path_key]
   if cached then return cached[1], cached[2] end
   local key, known = endpoint_key(method, target)

@@ -168,6 +168,7 @@ function json.decode(text)
 end
 
 local function is_json_type(content_type)
+  if content_type == "application/json" then return true end -- what Sentry sends
   local media = content_type and content_type:match("^%s*([^;%s]+)")
   if not media then return false end -- absent, empty or ";"
   media = media:lower()
