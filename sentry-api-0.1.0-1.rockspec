@@ -56,7 +56,9 @@ build = {
             "src/timeutil.c",
             "src/transfer.c",
             "src/engine.c",
-            "src/object.c"
+            "src/object.c",
+            "src/json.c",
+            "src/links.c"
          }
       },
       ["sentry.core_loader"] = "lua/sentry/core_loader.lua",

@@ -401,7 +401,7 @@ end
 local STAGES = {
   { id = "get", label = "the whole `client:get`" },
   { id = "perform", label = "the transfer in the C core (`handle:perform`: libcurl, kernel, headers into a Lua table)" },
-  { id = "json", label = "decoding the 2 KiB JSON body (lua-cjson)" },
+  { id = "json", label = "decoding the 2 KiB JSON body (sentry.json: the C core's decoder)" },
   { id = "links", label = "parsing the `Link` header (sentry.links, Lua)" },
   { id = "endpoints", label = "matching the endpoint catalogue (sentry.endpoints)" },
 }
@@ -433,8 +433,8 @@ local function callgrind(url)
     return
   end
   local small, large = COUNT.callgrind[1], COUNT.callgrind[2]
-  local function instructions(command)
-    local out = capture(lua_env(LUA) .. "valgrind --tool=callgrind --callgrind-out-file=/dev/null " .. command .. " 2>&1")
+  local function instructions(command, lua)
+    local out = capture(lua_env(lua or LUA) .. "valgrind --tool=callgrind --callgrind-out-file=/dev/null " .. command .. " 2>&1")
     local refs = out:match("refs:%s*([%d,]+)")
     return refs and tonumber((refs:gsub(",", ""))), out
   end
@@ -444,12 +444,25 @@ local function callgrind(url)
     { id = "floor", label = "floor", command = function(n) return quote(FLOOR) .. " " .. quote(url .. LIST) .. " " .. n end },
     { id = "core", label = "sentry-lua C core alone", command = function(n)
       return LUA .. " bench/clients.lua core " .. quote(url) .. " " .. n .. " " .. warmup end },
-    { id = "module", label = "sentry-lua `client:get`", command = function(n)
+    { id = "module", label = "sentry-lua `client:get` (" .. LUA .. ")", command = function(n)
       return LUA .. " bench/clients.lua module " .. quote(url) .. " " .. n .. " " .. warmup end },
   }
+  -- Debian's lua-curl + lua-cjson beside the module on the interpreter it loads on
+  for other in (options.others or ""):gmatch("%S+") do
+    if other ~= LUA and loads(other, "curl") and loads(other, "sentry") and loads(other, "socket") then
+      for _, mode in ipairs { "module", "luacurl" } do
+        targets[#targets + 1] = { id = mode .. "_other", lua = other,
+          label = (mode == "module" and "sentry-lua `client:get`" or "lua-curl + lua-cjson") .. " (" .. other .. ")",
+          command = function(n)
+            return other .. " bench/clients.lua " .. mode .. " " .. quote(url) .. " " .. n .. " " .. warmup
+          end }
+      end
+      break
+    end
+  end
   for _, target in ipairs(targets) do
-    local a, out_a = instructions(target.command(small))
-    local b, out_b = instructions(target.command(large))
+    local a, out_a = instructions(target.command(small), target.lua)
+    local b, out_b = instructions(target.command(large), target.lua)
     if check("callgrind: " .. target.id, a and b and b > a, trim(((not a) and out_a or out_b) or ""):sub(-300)) then
       report.callgrind[#report.callgrind + 1] = { id = target.id, label = target.label,
         per_request = (b - a) / (large - small) }
@@ -651,6 +664,30 @@ local function target_lines()
       start.new.operation_modules, start.operation.kib - start.new.kib, start.operation.cpu_ms - start.new.cpu_ms))
   else
     add(nil, "start-up")
+  end
+  local instructions = {}
+  for _, c in ipairs(report.callgrind or {}) do instructions[c.id] = c end
+  if instructions.floor then
+    for _, id in ipairs { "module", "module_other" } do
+      local c = instructions[id]
+      if c then
+        local times = c.per_request / instructions.floor.per_request
+        add(times <= 2.5, string.format("callgrind: %s at most 2.5× the floor's instructions per request — %.2f×",
+          c.label, times))
+      end
+    end
+  end
+  if instructions.module_other and instructions.luacurl_other then
+    add(instructions.module_other.per_request < instructions.luacurl_other.per_request, string.format(
+      "callgrind: %s fewer instructions per request than %s — %s vs %s",
+      instructions.module_other.label, instructions.luacurl_other.label,
+      count_format(instructions.module_other.per_request), count_format(instructions.luacurl_other.per_request)))
+  end
+  local module_other, luacurl = by_id.module_other, by_id.luacurl
+  if module_other and luacurl and module_other.ratio and luacurl.ratio then
+    add(module_other.ratio > luacurl.ratio, string.format(
+      "ahead of lua-curl + lua-cjson in requests/s on %s — %.2f× vs %.2f× the floor", luacurl.lua,
+      module_other.ratio, luacurl.ratio))
   end
   if report.wait then
     add(report.wait.cpu_max < 0.02, string.format(

@@ -5,7 +5,7 @@
 --
 -- prints one line per stage, "stage=<id> cpu_us=<CPU µs per call> alloc_b=<bytes
 -- allocated per call>". Parts that reach into the client's internals
--- (client._handle) are skipped when those are gone.
+-- (the transport's libcurl handle) are skipped when those are gone.
 local base, count = arg[1], tonumber(arg[2])
 if not (base and count) then
   io.stderr:write("usage: stages.lua URL COUNT\n")
@@ -41,7 +41,8 @@ local function measure(id, f)
 end
 
 measure("get", function() assert(client:get(PATH)) end)
-local handle = rawget(client, "_handle")
+local transport = rawget(client, "_transport")
+local handle = type(transport) == "table" and transport.handle
 if type(handle) == "userdata" and handle.perform then
   local headers = { Accept = "application/json" }
   measure("perform", function() assert(handle:perform("GET", target, headers, nil, 10)) end)

@@ -126,6 +126,19 @@ describe("sentry client", function()
       assert.are.equal("text/plain", res.body.headers["content-type"])
     end)
 
+    it("sends each request's own headers, whatever the request before it sent", function()
+      -- the core keeps the header list of the previous request while the headers stay the same
+      for _, case in ipairs {
+        { nil, nil }, { { ["X-Trace"] = "1" }, "1" }, { { ["X-Trace"] = "1" }, "1" }, { { ["X-Trace"] = "2" }, "2" },
+        { { ["X-Trace"] = "" }, "" }, { nil, nil }, { { ["X-Other"] = "1" }, nil },
+      } do
+        local res = assert(client:get("/fake/echo/", { headers = case[1] }))
+        assert.are.equal(case[2], res.body.headers["x-trace"])
+        assert.are.equal("application/json", res.body.headers.accept)
+        assert.truthy(res.body.headers.authorization)
+      end
+    end)
+
     it("supports every method", function()
       for _, method in ipairs { "get", "post", "put", "patch", "delete" } do
         local res = assert(client[method](client, "/fake/echo/"))

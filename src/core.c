@@ -3,6 +3,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "client.h"
 #include "engine.h"
+#include "json.h"
+#include "links.h"
 #include "object.h"
 #include "ratelimit.h"
 #include "timeutil.h"
@@ -289,6 +291,8 @@ static const luaL_Reg core_functions[] = {
     {"read_rate_limit", sentry_lua_read_rate_limit},
     {"parse_headers", sentry_lua_parse_headers},
     {"timeout_ms", sentry_lua_timeout_ms},
+    {"sentry_links", sentry_lua_sentry_links},
+    {"decode_json", sentry_lua_decode_json},
     {NULL, NULL}};
 
 /* The one exported symbol (everything else is hidden by -fvisibility=hidden). */

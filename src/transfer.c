@@ -16,9 +16,10 @@
 
 /* --- buffers (filled by libcurl callbacks, which never touch Lua) --- */
 
-static int buffer_append(sentry_buffer *b, const char *data, size_t n) {
+/* Appends n bytes; a buffer's first allocation holds at least `first` bytes. */
+static int buffer_append(sentry_buffer *b, const char *data, size_t n, size_t first) {
   if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 16384;
+    size_t cap = b->cap ? b->cap : first;
     char *grown;
     while (cap < b->len + n) cap *= 2;
     grown = realloc(b->data, cap);
@@ -53,7 +54,7 @@ static size_t take(sentry_transfer *t, sentry_buffer *b, const char *data, size_
     *too_large = 1;
     return 0;
   }
-  if (!buffer_append(b, data, n)) {
+  if (!buffer_append(b, data, n, 16384)) {
     t->out_of_memory = 1;
     return 0;
   }
@@ -336,8 +337,11 @@ void sentry_transfer_cleanup(sentry_transfer *t) {
   t->curl = NULL;
   curl_slist_free_all(t->request_headers);
   t->request_headers = NULL;
+  t->request_headers_built = 0;
   buffer_free(&t->body);
   buffer_free(&t->header_block);
+  buffer_free(&t->header_lines);
+  buffer_free(&t->built_lines);
   sentry_settings_release(t->settings);
   t->settings = NULL;
 }
@@ -397,8 +401,12 @@ static void append_header(lua_State *L, sentry_transfer *t, const char *line) {
   t->request_headers = grown;
 }
 
+static void add_line_part(lua_State *L, sentry_transfer *t, const char *s, size_t n) {
+  if (!buffer_append(&t->header_lines, s, n, 256)) luaL_error(L, "out of memory");
+}
+
 /* Checks each header of the table at `headers`; with a transfer, also adds it
- * to the request's header list. */
+ * to the transfer's header lines. */
 static void take_headers(lua_State *L, int headers, sentry_transfer *t) {
   if (lua_isnoneornil(L, headers)) return;
   luaL_checktype(L, headers, LUA_TTABLE);
@@ -414,21 +422,45 @@ static void take_headers(lua_State *L, int headers, sentry_transfer *t) {
     check_header(L, name, name_len, value, value_len);
     if (t != NULL) {
       /* "Name:" alone would delete a default header; "Name;" sends it empty. */
-      lua_pushfstring(L, value_len ? "%s: %s" : "%s;", name, value);
-      append_header(L, t, lua_tostring(L, -1));
-      lua_pop(L, 1);
+      add_line_part(L, t, name, name_len);
+      if (value_len) {
+        add_line_part(L, t, ": ", 2);
+        add_line_part(L, t, value, value_len);
+      } else {
+        add_line_part(L, t, ";", 1);
+      }
+      add_line_part(L, t, "", 1); /* the NUL that ends the line */
     }
     lua_pop(L, 1);
   }
 }
 
-/* Builds the request's header list into the transfer, so an error midway leaks nothing. */
+/* Builds the request's header list into the transfer, so an error midway
+ * leaks nothing; the list of the previous request is kept when the caller's
+ * lines are the same. */
 static void build_request_headers(lua_State *L, sentry_transfer *t, int headers) {
+  size_t at = 0;
+  sentry_buffer swap;
+  t->header_lines.len = 0;
+  take_headers(L, headers, t);
+  if (t->request_headers_built && t->header_lines.len == t->built_lines.len &&
+      (t->header_lines.len == 0 || memcmp(t->header_lines.data, t->built_lines.data, t->header_lines.len) == 0)) {
+    return;
+  }
   curl_slist_free_all(t->request_headers);
   t->request_headers = NULL;
+  t->request_headers_built = 0; /* until the new list is complete */
   append_header(L, t, t->settings->authorization);
   append_header(L, t, "Expect:");
-  take_headers(L, headers, t);
+  while (at < t->header_lines.len) {
+    const char *line = t->header_lines.data + at;
+    append_header(L, t, line);
+    at += strlen(line) + 1;
+  }
+  swap = t->built_lines;
+  t->built_lines = t->header_lines;
+  t->header_lines = swap;
+  t->request_headers_built = 1;
 }
 
 void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
@@ -471,7 +503,7 @@ void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
 typedef struct {
   lua_State *L;
   int table;
-  int repeats; /* name -> list of its values, for names seen more than once */
+  int repeats; /* name -> list of its values, for names seen more than once; 0 until one is */
   sentry_rate_limit *rate_limit;
 } header_walk;
 
@@ -498,6 +530,11 @@ static int push_header(void *userdata, const char *name, size_t name_len, const 
   }
   /* A repeated field: its values are listed and joined once, after the walk
    * (joining on every line copies the growing value each time: quadratic). */
+  if (walk->repeats == 0) { /* made on the first repeat, just above the headers table */
+    lua_newtable(L);
+    lua_insert(L, walk->table + 1);
+    walk->repeats = walk->table + 1;
+  }
   lua_pushvalue(L, -2);
   lua_rawget(L, walk->repeats); /* name, first, list or nil */
   if (lua_isnil(L, -1)) {
@@ -541,14 +578,15 @@ static void join_repeats(header_walk *walk) {
 static void push_headers(lua_State *L, const char *block, size_t len, sentry_rate_limit *rate_limit) {
   header_walk walk;
   lua_createtable(L, 0, 16);
-  lua_newtable(L);
   walk.L = L;
-  walk.table = lua_gettop(L) - 1;
-  walk.repeats = lua_gettop(L);
+  walk.table = lua_gettop(L);
+  walk.repeats = 0;
   walk.rate_limit = rate_limit;
   sentry_headers_each(block, len, push_header, &walk);
-  join_repeats(&walk);
-  lua_pop(L, 1);
+  if (walk.repeats != 0) {
+    join_repeats(&walk);
+    lua_pop(L, 1);
+  }
 }
 
 static void set_number(lua_State *L, const char *field, double value) {
@@ -621,8 +659,6 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
   double received_at = sentry_wall_clock();
   long status = 0;
   sentry_rate_limit rate_limit;
-  curl_slist_free_all(t->request_headers);
-  t->request_headers = NULL;
   if (rc == CURLE_OK && !t->headers_complete) {
     /* libcurl takes a header section cut by the connection closing as a
      * response; its status and rate-limit headers cannot be trusted. */

@@ -50,6 +50,11 @@ typedef struct {
   long pid;                           /* the process that made curl */
   sentry_settings *settings;
   struct curl_slist *request_headers; /* owned here: libcurl borrows it during the transfer */
+  /* The caller's header lines, each "Name: value" and a NUL: those of the
+   * request being prepared, and those request_headers was built from (kept
+   * while they do not change, which is the usual case). */
+  sentry_buffer header_lines, built_lines;
+  int request_headers_built; /* request_headers is complete and made from built_lines */
   sentry_buffer body;
   sentry_buffer header_block;         /* the final response's raw header lines */
   int body_too_large, headers_too_large, out_of_memory;

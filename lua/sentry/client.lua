@@ -49,7 +49,8 @@ local ENDPOINT_CACHE_SIZE = 256
 -- endpoint_key, remembered per method and path: scripts call the same few
 -- endpoints again and again, and the catalogue walk is on every request.
 function Client:_endpoint(method, target)
-  local path_key = method .. " " .. target:match("^[^?#]*")
+  local query = target:find("?", 1, true) or target:find("#", 1, true)
+  local path_key = method .. " " .. (query and target:match("^[^?#]*") or target)
   local cached = self._endpoints[path_key]
   if cached then return cached[1], cached[2] end
   local key, known = endpoint_key(method, target)
@@ -103,6 +104,9 @@ local function encode_body(body)
   return encoded
 end
 
+-- Read only, for requests made without options.
+local NO_OPTIONS = {}
+
 -- Checks a request's arguments and builds its exchange; `level` points
 -- argument errors at the caller's caller. `operation` (a catalogue
 -- description) names the endpoint when the caller knows it.
@@ -110,7 +114,7 @@ function Client:_prepare(method, path, opts, level, operation)
   if type(method) ~= "string" then error("bad argument #1 to 'request' (method must be a string)", level) end
   if type(path) ~= "string" then error("bad argument #2 to 'request' (path must be a string)", level) end
   if opts ~= nil and type(opts) ~= "table" then error("request options must be a table", level) end
-  opts = opts or {}
+  opts = opts or NO_OPTIONS
   method = method:upper()
   local target, problem = self:_target(path, opts)
   if not target then return nil, errors.invalid(problem) end

@@ -1,8 +1,9 @@
---- Exact JSON. Decoding goes through lua-cjson (our own instance, so other
--- users of cjson cannot change its settings under us); encoding is our own,
--- because the lua-cjson that distributions ship writes at most 14 significant
--- digits (a 16-digit sentry.io id would be rounded) and cannot tell an empty
--- array from an empty object.
+--- Exact JSON. Decoding is the C core's (`core.decode_json`: it tells an
+-- empty array from an empty object and sizes each table once); encoding is
+-- our own, because the lua-cjson that distributions ship writes at most 14
+-- significant digits (a 16-digit sentry.io id would be rounded) and cannot
+-- tell an empty array from an empty object. `json.null` is lua-cjson's null,
+-- so values compare equal to what other cjson users get.
 --
 -- * Integers keep every digit up to 2^53 on every interpreter; other numbers
 --   are written with the fewest digits that read back as the same number;
@@ -13,6 +14,7 @@
 --   PUT keeps them.
 -- @module sentry.json
 local cjson = require("cjson.safe").new()
+local core = require "sentry.core_loader"
 
 local json = {}
 
@@ -163,80 +165,18 @@ function json.encode(value, name)
   return table.concat(out)
 end
 
--- cjson decodes [] and {} alike. Before decoding, each empty array outside a
--- string becomes an object with this one key, which no JSON text can hold
--- (a raw control character); after decoding, such objects become marked arrays.
-local EMPTY_ARRAY_KEY = "\1sentry.empty_array"
-local EMPTY_ARRAY_TEXT = '{"\\u0001sentry.empty_array":0}'
-
--- Might the text hold an empty array? Plain searches for "[" (fast), then a
--- look past each one; a "[]" inside a string also says yes (the exact pass
--- below knows better).
-local function may_hold_empty_array(text)
-  local at = text:find("[", 1, true)
-  while at do
-    if text:find("^%s*%]", at + 1) then return true end
-    at = text:find("[", at + 1, true)
-  end
-  return false
-end
-
--- The text with its empty arrays replaced, or nil when it has none.
-local function mark_empty_arrays(text)
-  if not may_hold_empty_array(text) then return nil end
-  local parts, from, pos = {}, 1, 1
-  while true do
-    local at = text:find('["%[]', pos)
-    if not at then break end
-    if text:byte(at) == 34 then -- a string: skip to its closing quote
-      pos = at + 1
-      while true do
-        local stop = text:find('["\\]', pos)
-        if not stop then return nil end -- unterminated: cjson reports it
-        pos = stop + (text:byte(stop) == 92 and 2 or 1)
-        if text:byte(stop) == 34 then break end
-      end
-    else
-      local _, close = text:find("^%[%s*%]", at)
-      if close then
-        parts[#parts + 1] = text:sub(from, at - 1)
-        parts[#parts + 1] = EMPTY_ARRAY_TEXT
-        from = close + 1
-        pos = close + 1
-      else
-        pos = at + 1
-      end
-    end
-  end
-  if #parts == 0 then return nil end
-  parts[#parts + 1] = text:sub(from)
-  return table.concat(parts)
-end
-
-local function restore_empty_arrays(value)
-  if type(value) ~= "table" then return value end
-  if value[EMPTY_ARRAY_KEY] ~= nil and next(value, next(value)) == nil then
-    return json.array()
-  end
-  for key, item in pairs(value) do
-    if type(item) == "table" then value[key] = restore_empty_arrays(item) end
-  end
-  return value
-end
-
 --- Decodes text, never raising; empty arrays come back marked (`json.array`).
+-- The decoder is the C core's: each table is made with its final size, and
+-- empty arrays are told from empty objects as they are read.
 -- @tparam string text
 -- @return the value, or nil
--- @treturn ?string the problem
+-- @treturn ?string the problem, e.g. "expected ',' or ']' after an array item at character 12"
 function json.decode(text)
-  local marked = mark_empty_arrays(text)
-  if not marked then return cjson.decode(text) end
-  local value, problem = cjson.decode(marked)
-  if problem then return cjson.decode(text) end -- report the problem in the caller's text
-  return restore_empty_arrays(value)
+  return core.decode_json(text, json.null, ARRAY)
 end
 
 local function is_json_type(content_type)
+  if content_type == "application/json" then return true end -- what Sentry sends
   local media = content_type and content_type:match("^%s*([^;%s]+)")
   if not media then return false end -- absent, empty or ";"
   media = media:lower()

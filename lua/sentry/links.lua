@@ -12,6 +12,7 @@
 -- It never raises: input it cannot read gives nil and what is wrong.
 -- @module sentry.links
 
+local core = require "sentry.core_loader"
 local text_helpers = require "sentry.text"
 local urls = require "sentry.url"
 
@@ -152,13 +153,10 @@ end
 --   registered synonym, which Sentry uses). A blank header gives an empty
 --   table; malformed input or a non-string gives nil and what is wrong
 --   (e.g. "expected ',' or ';' at character 26"). Never raises.
--- Sentry's own two-link form, read in one match: pagination reads this on
+-- Sentry's own two-link form, read in one pass in C: pagination reads this on
 -- every page, and the general parser below costs several times more.
-local SENTRY_LINK = '<([^>]*)>; rel="(%a+)"; results="(%a+)"; cursor="([^"\\]*)"'
-local SENTRY_FORM = "^" .. SENTRY_LINK .. ", " .. SENTRY_LINK .. "$"
-
 local function sentry_form(text)
-  local url1, rel1, results1, cursor1, url2, rel2, results2, cursor2 = text:match(SENTRY_FORM)
+  local url1, rel1, results1, cursor1, url2, rel2, results2, cursor2 = core.sentry_links(text)
   if not url1 then return nil end
   local relation1, relation2 = rel1:lower(), rel2:lower()
   if relation1 == relation2 or relation1 == "prev" or relation2 == "prev" then return nil end

@@ -174,6 +174,7 @@ end
 -- @treturn ?string the path with encoded values
 -- @treturn ?string what was missing, or which value held CR, LF or NUL
 function url.fill(template, params, defaults)
+  if not template:find("{", 1, true) then return template end -- nothing to fill
   local missing, unsafe
   local filled = template:gsub("{([%w_]+)}", function(name)
     local value = url.param_value(name, params, defaults)
@@ -304,9 +305,11 @@ end
 function url.within_root(root, target)
   -- The common case, a path under the root with no "." or "%" at all, needs
   -- no parsing: nothing in it can be a dot segment.
-  if target:sub(1, #root) == root then
-    local rest = target:sub(#root + 1):match("^[^?#]*")
-    if not rest:find(".", 1, true) and not rest:find("%", 1, true) then return target end
+  -- (a "." or "%" in the query takes the long way, which reads it right)
+  local after_root = #root + 1
+  if target:sub(1, #root) == root and not target:find(".", after_root, true)
+      and not target:find("%", after_root, true) then
+    return target
   end
   local parts, root_parts = url.split(target), url.split(root)
   local origin, root_origin = url.origin(target), url.origin(root)
@@ -331,10 +334,16 @@ end
 -- @treturn ?string the URL
 -- @treturn ?string what was wrong
 function url.resolve(root, path)
-  if path:match("^[%a][%w+.-]*://") then return url.within_root(root, path) end
-  local relative = path:gsub("^/+", ""):gsub("^api/0/", "")
-  if relative == "api/0" then relative = "" end
-  return url.within_root(root, root .. relative)
+  if path:find("://", 1, true) and path:match("^[%a][%w+.-]*://") then return url.within_root(root, path) end
+  -- the path after its leading slashes and "api/0/" (plain string calls: the hot path)
+  local start = 1
+  while path:byte(start) == 47 do start = start + 1 end
+  if path:sub(start, start + 5) == "api/0/" then
+    start = start + 6
+  elseif path:sub(start) == "api/0" then
+    start = #path + 1
+  end
+  return url.within_root(root, root .. path:sub(start))
 end
 
 return url
