@@ -56,7 +56,8 @@ build = {
             "src/timeutil.c",
             "src/transfer.c",
             "src/engine.c",
-            "src/object.c"
+            "src/object.c",
+            "src/digest.c"
          }
       },
       ["sentry.core_loader"] = "lua/sentry/core_loader.lua",

@@ -32,7 +32,7 @@ build = {
   modules = {
     ["sentry.core"] = {
       sources = { "src/client.c", "src/core.c", "src/headers.c", "src/ratelimit.c", "src/timeutil.c", "src/transfer.c",
-        "src/engine.c", "src/object.c" },
+        "src/engine.c", "src/object.c", "src/digest.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
