@@ -78,6 +78,10 @@ build = {
       ["sentry.scopes"] = "lua/sentry/scopes.lua",
       ["sentry.text"] = "lua/sentry/text.lua",
       ["sentry.token"] = "lua/sentry/token.lua",
+      ["sentry.admission"] = "lua/sentry/admission.lua",
+      ["sentry.budget_stores"] = "lua/sentry/budget_stores.lua",
+      ["sentry.governor"] = "lua/sentry/governor.lua",
+      ["sentry.redis_store"] = "lua/sentry/redis_store.lua",
       ["sentry.transport"] = "lua/sentry/transport.lua",
       ["sentry.url"] = "lua/sentry/url.lua"
    }
