@@ -13,7 +13,8 @@
 --
 -- `ops` has `get(key)` -> number or nil, `set(key, value, ttl)`,
 -- `add(key, value, ttl)` -> whether it was absent, `incr(key, delta, ttl)` ->
--- the new value (from 0 when absent), `delete(key)`; each atomic.
+-- the new value (from 0 when absent; the key then lives `ttl` more seconds),
+-- `delete(key)`; each atomic.
 -- @module sentry.admission
 local admission = {}
 

@@ -27,48 +27,62 @@ local function over(ops, name)
   }
 end
 
---- Entries the memory store holds before it drops the expired ones.
-budget_stores.MEMORY_SWEEP = 4096
+--- Entries in each of the memory store's two generations: a budget is about
+-- five entries, and any number of paths can make budgets (a server's next
+-- links, a script), so only the most recently used are kept. Forgetting a
+-- budget costs one request sent first to learn it again.
+budget_stores.MEMORY_GENERATION = 1024
 
 --- Process memory: budgets shared by every client of the process.
 -- @treturn table a store
 function budget_stores.memory()
-  local values, expires, count = {}, {}, 0
-  local function alive(key)
-    local expiry = expires[key]
-    if expiry and expiry <= core.monotonic() then
-      values[key], expires[key], count = nil, nil, count - 1
+  local recent, older, count = {}, {}, 0 -- key -> { value, expires (core.monotonic) }
+  local function insert(key, entry)
+    if count >= budget_stores.MEMORY_GENERATION then recent, older, count = {}, recent, 0 end
+    recent[key] = entry
+    count = count + 1
+  end
+  local function find(key)
+    local entry = recent[key]
+    if not entry then
+      entry = older[key]
+      if not entry then return nil end
+      older[key] = nil
+      insert(key, entry)
     end
-    return values[key]
+    if entry[2] <= core.monotonic() then
+      recent[key] = nil
+      return nil
+    end
+    return entry
   end
   local function put(key, value, ttl)
-    if values[key] == nil then
-      count = count + 1
-      if count > budget_stores.MEMORY_SWEEP then
-        for name in pairs(expires) do alive(name) end
-      end
+    local entry = find(key)
+    if entry then
+      entry[1], entry[2] = value, core.monotonic() + ttl
+    else
+      insert(key, { value, core.monotonic() + ttl })
     end
-    values[key], expires[key] = value, core.monotonic() + ttl
   end
   return over({
-    get = alive,
+    get = function(key)
+      local entry = find(key)
+      return entry and entry[1]
+    end,
     set = put,
     add = function(key, value, ttl)
-      if alive(key) ~= nil then return false end
+      if find(key) then return false end
       put(key, value, ttl)
       return true
     end,
     incr = function(key, delta, ttl)
-      local current = alive(key)
-      if current == nil then
-        put(key, delta, ttl)
-        return delta
-      end
-      values[key] = current + delta
-      return current + delta
+      local entry = find(key)
+      local value = (entry and entry[1] or 0) + delta
+      put(key, value, ttl)
+      return value
     end,
     delete = function(key)
-      if alive(key) ~= nil then values[key], expires[key], count = nil, nil, count - 1 end
+      recent[key], older[key] = nil, nil
     end,
   }, "process memory")
 end
@@ -100,7 +114,11 @@ function budget_stores.shared_dict(name)
       if err == "exists" then return false end
       error(err, 0)
     end,
-    incr = function(key, delta, ttl) return checked(dict:incr(key, delta, 0, ttl)) end,
+    incr = function(key, delta, ttl)
+      local value = checked(dict:incr(key, delta, 0, ttl))
+      dict:expire(key, ttl) -- a counter in use (in flight) must not expire under it
+      return value
+    end,
     delete = function(key) dict:delete(key) end,
   }, "lua_shared_dict " .. name)
 end

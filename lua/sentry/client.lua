@@ -152,8 +152,7 @@ function Client:_send(exchange)
       pause = exchange:pause()
     end
     if pause.action == "fail" then return nil, pause.err end
-    exchange:begin()
-    local outcome = exchange:settle(carrier:perform(exchange))
+    local outcome = exchange:settle(exchange:attempt(carrier))
     if outcome.action == "done" then return outcome.res, outcome.err end
     self._sleep(outcome.wait)
   end

@@ -118,7 +118,7 @@ function Exchange:release(res)
     self.entered = false
     context.governor:leave(self.key, context.log)
   end
-  context.governor:learn(self.key, res, context.log)
+  context.governor:learn(self.key, res, context.log, self.known ~= nil)
 end
 
 --- Marks the start of an attempt.
@@ -130,6 +130,36 @@ function Exchange:begin()
     for name, value in pairs(self.headers) do headers[name] = value end
     self:hook(on_request, { attempt = self.attempts, headers = headers })
   end
+end
+
+-- Gives the admission back when what starts an attempt raises (a hook, a
+-- request the transport refuses), then raises on.
+local function admitted_or_released(exchange, ok, ...)
+  if not ok then
+    exchange:release(nil)
+    error((...), 0)
+  end
+  return ...
+end
+
+local function begin_and_perform(exchange, carrier)
+  exchange:begin()
+  return carrier:perform(exchange)
+end
+
+local function begin_and_start(exchange, engine, id)
+  exchange:begin()
+  engine:start(id, exchange.method, exchange.target, exchange.headers, exchange.body, exchange.timeout)
+end
+
+--- Makes one attempt through `carrier:perform`: what `settle` takes.
+function Exchange:attempt(carrier)
+  return admitted_or_released(self, pcall(begin_and_perform, self, carrier))
+end
+
+--- Starts one attempt on an engine (`engine:start`), for the drivers.
+function Exchange:start_on(engine, id)
+  admitted_or_released(self, pcall(begin_and_start, self, engine, id))
 end
 
 --- Takes an attempt's outcome (what the transport returned).

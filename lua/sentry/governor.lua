@@ -127,11 +127,12 @@ function Governor:leave(key, log)
 end
 
 --- Learns from an attempt: `res` (a response, with `rate_limit`, `date` and
--- `received_at`) or nil when the transfer failed.
-function Governor:learn(key, res, log)
+-- `received_at`) or nil when the transfer failed; `pinned` (a catalogue
+-- endpoint) keeps its latest state for good.
+function Governor:learn(key, res, log, pinned)
   local rate_limit = res and res.rate_limit
   if res and res.date and res.received_at then self.skew = core.clock_skew(res.date, res.received_at) end
-  if rate_limit then self.last:set(key, rate_limit) end
+  if rate_limit then self.last:set(key, rate_limit, pinned) end
   rate_limit = rate_limit or {}
   self:_call("learn", log, budget_prefix(self, key), rate_limit.reset, rate_limit.limit, rate_limit.remaining,
     rate_limit.concurrent_limit, res ~= nil)

@@ -24,7 +24,7 @@ local ops = {
   add = function(key, value, ttl) return redis.call("SET", key, tostring(value), "NX", "EX", ttl) ~= false end,
   incr = function(key, delta, ttl)
     local value = redis.call("INCRBY", key, delta)
-    if value == delta then redis.call("EXPIRE", key, ttl) end
+    redis.call("EXPIRE", key, ttl)
     return value
   end,
   delete = function(key) redis.call("DEL", key) end,

@@ -61,8 +61,7 @@ local function try_start(self, entry, engine, now)
   elseif pause.action == "wait" then
     entry.ready_at = now + pause.wait
   else
-    exchange:begin()
-    engine:start(entry.id, exchange.method, exchange.target, exchange.headers, exchange.body, exchange.timeout)
+    exchange:start_on(engine, entry.id)
     self.running[entry.id] = entry
     self.in_flight = self.in_flight + 1
     if entry.group then entry.group.in_flight = entry.group.in_flight + 1 end
@@ -126,6 +125,16 @@ function Scheduler:cancel(id, engine)
   engine:cancel(id)
   stop_running(self, id).exchange:release(nil)
   return true
+end
+
+--- Forgets every exchange, giving back the places in flight of those under
+-- way (their transfers end with the engine; `on_done` is not called).
+function Scheduler:abandon()
+  for id, entry in pairs(self.running) do
+    self.running[id] = nil
+    entry.exchange:release(nil)
+  end
+  self.waiting, self.in_flight = {}, 0
 end
 
 --- Takes one completion from the engine: `{ id, res }` or `{ id, message, code }`.
