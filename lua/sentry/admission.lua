@@ -13,8 +13,8 @@
 --
 -- `ops` has `get(key)` -> number or nil, `set(key, value, ttl)`,
 -- `add(key, value, ttl)` -> whether it was absent, `incr(key, delta, ttl)` ->
--- the new value (from 0 when absent; the key then lives `ttl` more seconds),
--- `delete(key)`; each atomic.
+-- the new value (from 0 when absent, and then for `ttl` seconds: a count is not
+-- kept alive by changes), `delete(key)`; each atomic.
 -- @module sentry.admission
 local admission = {}
 
@@ -24,6 +24,9 @@ local floor, max, min = math.floor, math.max, math.min
 admission.PROBE_TTL = 30
 --- Seconds a budget's keys live without being written.
 admission.TTL = 600
+--- Seconds the count of requests in flight lives: a request that never said
+-- it ended (its process died, or a store outage hid its end) is forgotten then.
+admission.FLIGHT_TTL = 60
 --- Seconds between two looks while a probe or the concurrency holds a request back.
 admission.POLL = 0.02
 
@@ -99,7 +102,8 @@ function admission.admit(ops, prefix, now, max_wait, margin)
   return "refuse", windows * span, "window"
 end
 
---- Learns from one response (or from a request that got none).
+--- Learns from one response (or from a request that got none), and gives
+-- back the place in flight the request held.
 -- @param ops
 -- @tparam string prefix
 -- @tparam ?number reset the window's end (server clock), from X-Sentry-Rate-Limit-Reset
@@ -107,7 +111,9 @@ end
 -- @tparam ?number remaining
 -- @tparam ?number concurrent_limit
 -- @tparam boolean answered whether a response came (a failed transfer only frees the probe)
-function admission.learn(ops, prefix, reset, limit, remaining, concurrent_limit, answered)
+-- @tparam boolean entered whether the request held a place in flight (see `enter`)
+function admission.learn(ops, prefix, reset, limit, remaining, concurrent_limit, answered, entered)
+  if entered then ops.incr(prefix .. "flight", -1, admission.FLIGHT_TTL) end
   ops.delete(prefix .. "probe")
   if not answered then return end
   if concurrent_limit then ops.set(prefix .. "cap", concurrent_limit, admission.TTL) end
@@ -134,17 +140,12 @@ end
 --- Takes a place among the requests in flight (counted always, so the
 -- count is right when a response first tells the server's limit).
 -- @treturn boolean whether the request may go now (then it holds a place:
---   give it back with `leave`)
+--   `learn` gives it back)
 function admission.enter(ops, prefix)
   local cap = ops.get(prefix .. "cap")
-  if ops.incr(prefix .. "flight", 1, admission.TTL) <= (cap or math.huge) then return true end
-  ops.incr(prefix .. "flight", -1, admission.TTL)
+  if ops.incr(prefix .. "flight", 1, admission.FLIGHT_TTL) <= (cap or math.huge) then return true end
+  ops.incr(prefix .. "flight", -1, admission.FLIGHT_TTL)
   return false
-end
-
---- Gives back a place taken by `enter`.
-function admission.leave(ops, prefix)
-  ops.incr(prefix .. "flight", -1, admission.TTL)
 end
 
 return admission

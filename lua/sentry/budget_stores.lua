@@ -2,9 +2,8 @@
 -- step of `sentry.admission` run against the store's state:
 --
 --     store:admit(prefix, now, max_wait, margin) -> action, wait, reason
---     store:learn(prefix, reset, limit, remaining, concurrent_limit, answered)
 --     store:enter(prefix) -> may_go
---     store:leave(prefix)
+--     store:learn(prefix, reset, limit, remaining, concurrent_limit, answered, entered)
 --
 -- and a `name` for messages. Any of them may raise or return `nil, message`
 -- when a shared store fails; the governor then admits locally (see
@@ -23,7 +22,6 @@ local function over(ops, name)
     admit = function(_, prefix, now, max_wait, margin) return admission.admit(ops, prefix, now, max_wait, margin) end,
     learn = function(_, ...) return admission.learn(ops, ...) end,
     enter = function(_, prefix) return admission.enter(ops, prefix) end,
-    leave = function(_, prefix) return admission.leave(ops, prefix) end,
   }
 end
 
@@ -77,9 +75,12 @@ function budget_stores.memory()
     end,
     incr = function(key, delta, ttl)
       local entry = find(key)
-      local value = (entry and entry[1] or 0) + delta
-      put(key, value, ttl)
-      return value
+      if not entry then
+        insert(key, { delta, core.monotonic() + ttl })
+        return delta
+      end
+      entry[1] = entry[1] + delta
+      return entry[1]
     end,
     delete = function(key)
       recent[key], older[key] = nil, nil
@@ -114,11 +115,7 @@ function budget_stores.shared_dict(name)
       if err == "exists" then return false end
       error(err, 0)
     end,
-    incr = function(key, delta, ttl)
-      local value = checked(dict:incr(key, delta, 0, ttl))
-      dict:expire(key, ttl) -- a counter in use (in flight) must not expire under it
-      return value
-    end,
+    incr = function(key, delta, ttl) return checked(dict:incr(key, delta, 0, ttl)) end,
     delete = function(key) dict:delete(key) end,
   }, "lua_shared_dict " .. name)
 end

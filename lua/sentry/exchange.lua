@@ -114,11 +114,8 @@ end
 --- Tells the governor an attempt ended: with `res`, or without an answer.
 function Exchange:release(res)
   local context = self.context
-  if self.entered then
-    self.entered = false
-    context.governor:leave(self.key, context.log)
-  end
-  context.governor:learn(self.key, res, context.log, self.known ~= nil)
+  context.governor:learn(self.key, res, self.entered, context.log, self.known ~= nil)
+  self.entered = false
 end
 
 --- Marks the start of an attempt.

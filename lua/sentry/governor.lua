@@ -116,26 +116,22 @@ function Governor:admit(key, policy, log)
 end
 
 --- Takes a place in flight, within the server's concurrency limit.
--- @treturn boolean whether the request may go now (then give the place back with `leave`)
+-- @treturn boolean whether the request may go now (then `learn` gives the place back)
 function Governor:enter(key, log)
   return self:_call("enter", log, budget_prefix(self, key))
 end
 
---- Gives back a place taken by `enter`.
-function Governor:leave(key, log)
-  self:_call("leave", log, budget_prefix(self, key))
-end
-
 --- Learns from an attempt: `res` (a response, with `rate_limit`, `date` and
--- `received_at`) or nil when the transfer failed; `pinned` (a catalogue
+-- `received_at`) or nil when the transfer failed; `entered`: the attempt held
+-- a place in flight (`enter`), given back now; `pinned` (a catalogue
 -- endpoint) keeps its latest state for good.
-function Governor:learn(key, res, log, pinned)
+function Governor:learn(key, res, entered, log, pinned)
   local rate_limit = res and res.rate_limit
   if res and res.date and res.received_at then self.skew = core.clock_skew(res.date, res.received_at) end
   if rate_limit then self.last:set(key, rate_limit, pinned) end
   rate_limit = rate_limit or {}
   self:_call("learn", log, budget_prefix(self, key), rate_limit.reset, rate_limit.limit, rate_limit.remaining,
-    rate_limit.concurrent_limit, res ~= nil)
+    rate_limit.concurrent_limit, res ~= nil, entered)
 end
 
 --- The latest rate-limit state a response reported for an endpoint, in this process.

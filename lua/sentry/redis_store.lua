@@ -24,7 +24,7 @@ local ops = {
   add = function(key, value, ttl) return redis.call("SET", key, tostring(value), "NX", "EX", ttl) ~= false end,
   incr = function(key, delta, ttl)
     local value = redis.call("INCRBY", key, delta)
-    redis.call("EXPIRE", key, ttl)
+    if redis.call("TTL", key) < 0 then redis.call("EXPIRE", key, ttl) end
     return value
   end,
   delete = function(key) redis.call("DEL", key) end,
@@ -35,13 +35,10 @@ if step == "admit" then
   return { action, string.format("%.6f", wait), reason }
 elseif step == "learn" then
   admission.learn(ops, prefix, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]),
-    ARGV[7] == "1")
+    ARGV[7] == "1", ARGV[8] == "1")
   return 0
-elseif step == "enter" then
-  return admission.enter(ops, prefix) and 1 or 0
 end
-admission.leave(ops, prefix)
-return 0
+return admission.enter(ops, prefix) and 1 or 0
 ]]
 
 local function script_source()
@@ -175,17 +172,13 @@ function Store:admit(prefix, now, max_wait, margin)
   return reply[1], tonumber(reply[2]), reply[3]
 end
 
-function Store:learn(prefix, reset, limit, remaining, concurrent_limit, answered)
+function Store:learn(prefix, reset, limit, remaining, concurrent_limit, answered, entered)
   self:_run { "learn", self.key_prefix .. prefix, number_arg(reset), number_arg(limit), number_arg(remaining),
-    number_arg(concurrent_limit), answered and "1" or "0" }
+    number_arg(concurrent_limit), answered and "1" or "0", entered and "1" or "0" }
 end
 
 function Store:enter(prefix)
   return self:_run { "enter", self.key_prefix .. prefix } == 1
-end
-
-function Store:leave(prefix)
-  self:_run { "leave", self.key_prefix .. prefix }
 end
 
 return redis_store
