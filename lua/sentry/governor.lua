@@ -25,16 +25,20 @@ governor.STORE_RETRY = 1
 -- token digest .. store identity -> Governor; budgets outlive clients
 local registry = {}
 
--- The store an option asks for, and a name that identifies it in the registry.
-local function open_store(budget)
-  if budget == nil then return budget_stores.memory(), "memory" end
-  if budget.shared_dict then
-    local store, problem = budget_stores.shared_dict(budget.shared_dict)
-    return store, "dict:" .. budget.shared_dict, problem
-  end
+-- A name for the store an option asks for: the registry's key beside the token.
+local function store_id(budget)
+  if budget == nil then return "memory" end
+  if budget.shared_dict then return "dict:" .. budget.shared_dict end
   local redis = budget.redis
-  local store, problem = require("sentry.redis_store").new(redis)
-  return store, "redis:" .. tostring(redis.host) .. ":" .. tostring(redis.port) .. "/" .. tostring(redis.prefix), problem
+  return "redis:" .. redis.host .. ":" .. tostring(redis.port or 6379) .. "/" .. tostring(redis.database)
+    .. "/" .. tostring(redis.prefix)
+end
+
+-- The store an option asks for.
+local function open_store(budget)
+  if budget == nil then return budget_stores.memory() end
+  if budget.shared_dict then return budget_stores.shared_dict(budget.shared_dict) end
+  return require("sentry.redis_store").new(budget.redis)
 end
 
 --- The governor of a token's budgets in a store (made once per process).
@@ -45,15 +49,16 @@ end
 -- @treturn ?string why the store cannot be used
 function governor.for_token(token, budget)
   local digest = core.sha256_hex(token)
-  local store, store_id, problem = open_store(budget)
-  if not store then return nil, problem end
-  local id = digest .. " " .. store_id
+  local kind = store_id(budget)
+  local id = digest .. " " .. kind
   local found = registry[id]
   if found then return found end
+  local store, problem = open_store(budget)
+  if not store then return nil, problem end
   found = setmetatable({
     prefix = "sentry:" .. digest:sub(1, 32) .. ":",
     store = store,
-    fallback = store_id ~= "memory" and budget_stores.memory() or nil,
+    fallback = kind ~= "memory" and budget_stores.memory() or nil,
     failed_until = nil, -- while set, the shared store is not asked (core.monotonic)
     warned = false,
     skew = 0,           -- how far the server's clock is ahead of ours
