@@ -173,6 +173,20 @@ describe("one budget for every caller", function()
     fresh:close()
   end)
 
+  it("does not hold requests back for a window whose Reset is long past", function()
+    local client = assert(harness.client { sleep = core.sleep, token = harness.tokens.distinctive })
+    local requests = {}
+    for i = 1, 20 do requests[i] = { "GET", "/fake/concurrency/", { query = { ms = 100, stale_reset = 1 } } } end
+    fake.reset()
+    for _, result in ipairs(client:batch(requests, { concurrency = 10 })) do
+      assert.are.equal(200, result.res.status)
+    end
+    -- one first, then ten at a time: such a header tells nothing about the window now
+    local stats = fake.stats()
+    assert.is_true(stats.max_in_flight >= 5, stats.max_in_flight .. " in flight at most")
+    client:close()
+  end)
+
   it("shares the budget between clients of one token, never between tokens", function()
     local key = unique("share")
     local first = assert(harness.client())

@@ -106,18 +106,20 @@ end
 -- back the place in flight the request held.
 -- @param ops
 -- @tparam string prefix
--- @tparam ?number reset the window's end (server clock), from X-Sentry-Rate-Limit-Reset
+-- @tparam number now the server's clock
+-- @tparam ?number reset the window's end (server clock), from X-Sentry-Rate-Limit-Reset;
+--   one more than a second past says nothing about the window now, as if absent
 -- @tparam ?number limit
 -- @tparam ?number remaining
 -- @tparam ?number concurrent_limit
 -- @tparam boolean answered whether a response came (a failed transfer only frees the probe)
 -- @tparam boolean entered whether the request held a place in flight (see `enter`)
-function admission.learn(ops, prefix, reset, limit, remaining, concurrent_limit, answered, entered)
+function admission.learn(ops, prefix, now, reset, limit, remaining, concurrent_limit, answered, entered)
   if entered then ops.incr(prefix .. "flight", -1, admission.FLIGHT_TTL) end
   ops.delete(prefix .. "probe")
   if not answered then return end
   if concurrent_limit then ops.set(prefix .. "cap", concurrent_limit, admission.TTL) end
-  if not reset or not limit then
+  if not reset or not limit or reset < now - 1 then
     ops.set(prefix .. "open", 1, admission.TTL)
     return
   end
