@@ -56,7 +56,7 @@ function governor.for_token(token, budget)
   local store, problem = open_store(budget)
   if not store then return nil, problem end
   found = setmetatable({
-    prefix = "sentry:" .. digest:sub(1, 32) .. ":",
+    prefix = "sentry:" .. digest:sub(1, 16) .. ":", -- 64 bits tell tokens apart
     store = store,
     fallback = kind ~= "memory" and budget_stores.memory() or nil,
     failed_until = nil, -- while set, the shared store is not asked (core.monotonic)
