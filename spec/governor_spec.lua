@@ -201,3 +201,15 @@ describe("one budget for every caller", function()
     other:close()
   end)
 end)
+
+describe("a token's identity", function()
+  local shell = require "shell"
+
+  it("is its SHA-256, the same as sha256sum's, at every length around the block edges", function()
+    for length = 0, 130 do
+      local text = string.rep("s", length)
+      local expected = shell.capture("printf '%s' " .. shell.quote(text) .. " | sha256sum"):match("^(%x+)")
+      assert.are.equal(expected, core.sha256_hex(text), "length " .. length)
+    end
+  end)
+end)

@@ -60,7 +60,7 @@ function governor.for_token(token, budget)
     store = store,
     fallback = kind ~= "memory" and budget_stores.memory() or nil,
     failed_until = nil, -- while set, the shared store is not asked (core.monotonic)
-    warned = false,
+    warned = false,     -- this outage was reported (once)
     skew = 0,           -- how far the server's clock is ahead of ours
     last = endpoint_memory.new(), -- endpoint key -> the latest rate_limit a response reported
   }, Governor)
@@ -85,7 +85,7 @@ function Governor:_call(step, log, ...)
       local results = { pcall(store[step], store, ...) }
       if not failed(results) then
         if self.failed_until then
-          self.failed_until = nil
+          self.failed_until, self.warned = nil, false -- the next outage warns again
           if log then log("info", "the rate-limit store (" .. store.name .. ") answers again: budgets are shared again") end
         end
         return unpack(results, 2, 4)
