@@ -82,6 +82,11 @@ end
 -- - `keepalive_pool_size`, `keepalive_timeout`: OpenResty's idle connections
 --   kept per worker and origin, and for how many seconds
 -- - `log`: `function(level, message)` for the library's warnings (default: stderr)
+-- - `budget`: where rate-limit budgets live, shared by every client of the
+--   token: process memory (default), `{ shared_dict = "name" }` (a
+--   `lua_shared_dict`, shared by nginx workers) or `{ redis = { host, port,
+--   timeout, password, database, prefix } }` (shared by hosts); see
+--   `sentry.budget_stores` and the README's "Many callers, workers and hosts"
 -- - `config`: `false` skips the `.sentryclirc` files; `env`, `home`, `cwd`:
 --   where configuration is read from (see `sentry.config.resolve`)
 -- - `hooks`: functions called with one table, never holding the token:
