@@ -115,7 +115,10 @@ end
 -- @tparam boolean answered whether a response came (a failed transfer only frees the probe)
 -- @tparam boolean entered whether the request held a place in flight (see `enter`)
 function admission.learn(ops, prefix, now, reset, limit, remaining, concurrent_limit, answered, entered)
-  if entered then ops.incr(prefix .. "flight", -1, admission.FLIGHT_TTL) end
+  -- below 0 only when the count expired under requests still in flight: start again from 0
+  if entered and ops.incr(prefix .. "flight", -1, admission.FLIGHT_TTL) < 0 then
+    ops.set(prefix .. "flight", 0, admission.FLIGHT_TTL)
+  end
   ops.delete(prefix .. "probe")
   if not answered then return end
   if concurrent_limit then ops.set(prefix .. "cap", concurrent_limit, admission.TTL) end
