@@ -23,12 +23,12 @@ describe("the admission rule", function()
     assert.are.equal("ask_again", action)
     assert.is_true(wait > 0 and wait < 1)
     assert.are.equal("probe", reason)
-    store:learn(prefix, T - 0.5, T, 10, 9, nil, true, false)
+    store:learn(prefix, T - 0.5, T, 10, 9, nil, nil, true, false)
     assert.are.equal("send", (admit(T - 0.5)))
   end)
 
   it("admits Remaining in the current window, then slots spread over the next, in order", function()
-    store:learn(prefix, T - 0.5, T, 10, 5, nil, true, false) -- 5 already used this window
+    store:learn(prefix, T - 0.5, T, 10, 5, nil, nil, true, false) -- 5 already used this window
     for _ = 1, 5 do assert.are.equal("send", (admit(T - 0.5))) end
     local previous = 0
     for k = 1, 10 do
@@ -46,8 +46,8 @@ describe("the admission rule", function()
   end)
 
   it("books windows ahead once two window ends told the window's length", function()
-    store:learn(prefix, T - 0.5, T, 10, 0, nil, true, false)
-    store:learn(prefix, T + 0.2, T + 1, 10, 9, nil, true, false) -- the window is 1 s long
+    store:learn(prefix, T - 0.5, T, 10, 0, nil, nil, true, false)
+    store:learn(prefix, T + 0.2, T + 1, 10, 9, nil, nil, true, false) -- the window is 1 s long
     local last
     for _ = 1, 9 do assert.are.equal("send", (admit(T + 0.2))) end
     for _ = 1, 25 do
@@ -61,7 +61,7 @@ describe("the admission rule", function()
   end)
 
   it("refuses at once a slot further away than max_wait, and gives the slot back", function()
-    store:learn(prefix, T - 0.5, T, 10, 0, nil, true, false)
+    store:learn(prefix, T - 0.5, T, 10, 0, nil, nil, true, false)
     local action, wait = admit(T - 0.5, 0.3)
     assert.are.equal("refuse", action)
     assert.is_true(wait > 0.3)
@@ -72,41 +72,50 @@ describe("the admission rule", function()
   end)
 
   it("counts what the server counted: Remaining from any caller lowers the window", function()
-    store:learn(prefix, T - 0.5, T, 10, 10, nil, true, false)
-    store:learn(prefix, T - 0.4, T, 10, 2, nil, true, false) -- others spent 8
+    store:learn(prefix, T - 0.5, T, 10, 10, nil, nil, true, false)
+    store:learn(prefix, T - 0.4, T, 10, 2, nil, nil, true, false) -- others spent 8
     assert.are.equal("send", (admit(T - 0.4)))
     assert.are.equal("send", (admit(T - 0.4)))
     assert.are.equal("reserved", (admit(T - 0.4)))
   end)
 
   it("keeps the last tenth of a window's margin for the next window", function()
-    store:learn(prefix, T - 0.5, T, 10, 9, nil, true, false)
+    store:learn(prefix, T - 0.5, T, 10, 9, nil, nil, true, false)
     local action = admit(T - MARGIN / 2)
     assert.are.equal("reserved", action)
   end)
 
   it("treats an endpoint without limits, or with a Reset long past, as open", function()
-    store:learn(prefix, T, nil, nil, nil, nil, true, false)
+    store:learn(prefix, T, nil, nil, nil, nil, nil, true, false)
     for _ = 1, 50 do assert.are.equal("send", (admit(T))) end
     local other = prefix .. "stale:"
-    store:learn(other, T, T - 3600, 40, 39, nil, true, false)
+    store:learn(other, T, T - 3600, 40, 39, nil, nil, true, false)
     for _ = 1, 50 do assert.are.equal("send", (store:admit(other, T, MAX_WAIT, MARGIN))) end
   end)
 
   it("frees the probe when the first request gets no answer", function()
     assert.are.equal("send", (admit(T)))
     assert.are.equal("ask_again", (admit(T)))
-    store:learn(prefix, T, nil, nil, nil, nil, false, false)
+    store:learn(prefix, T, nil, nil, nil, nil, nil, false, false)
     assert.are.equal("send", (admit(T)))
   end)
 
   it("holds requests in flight to ConcurrentLimit, counting those before the limit was known", function()
     assert.is_true(store:enter(prefix))
     assert.is_true(store:enter(prefix))
-    store:learn(prefix, T, nil, nil, nil, 2, true, true) -- one answered: one still in flight
+    store:learn(prefix, T, nil, nil, nil, 2, nil, true, true) -- one answered: one still in flight
     assert.is_true(store:enter(prefix))
     assert.is_false(store:enter(prefix))
-    store:learn(prefix, T, nil, nil, nil, 2, true, true)
+    store:learn(prefix, T, nil, nil, nil, 2, nil, true, true)
     assert.is_true(store:enter(prefix))
+  end)
+
+  it("leaves the places others hold: ConcurrentRemaining lowers the limit", function()
+    assert.is_true(store:enter(prefix))
+    -- 5 allowed, 2 more free when it answered: 3 held elsewhere, 1 of them ours
+    store:learn(prefix, T, nil, nil, nil, 5, 2, true, false)
+    assert.is_true(store:enter(prefix))
+    assert.is_true(store:enter(prefix))
+    assert.is_false(store:enter(prefix))
   end)
 end)

@@ -112,16 +112,24 @@ end
 -- @tparam ?number limit
 -- @tparam ?number remaining
 -- @tparam ?number concurrent_limit
+-- @tparam ?number concurrent_remaining how many more the server allowed in
+--   flight when it answered (beyond those in flight then, this one included)
 -- @tparam boolean answered whether a response came (a failed transfer only frees the probe)
 -- @tparam boolean entered whether the request held a place in flight (see `enter`)
-function admission.learn(ops, prefix, now, reset, limit, remaining, concurrent_limit, answered, entered)
+function admission.learn(ops, prefix, now, reset, limit, remaining, concurrent_limit, concurrent_remaining, answered,
+                         entered)
+  ops.delete(prefix .. "probe")
+  if answered and (concurrent_limit or concurrent_remaining) then
+    -- callers outside this budget may hold some of the server's places too
+    local cap = concurrent_limit or math.huge
+    if concurrent_remaining then cap = min(cap, (ops.get(prefix .. "flight") or 0) + concurrent_remaining) end
+    ops.set(prefix .. "cap", max(cap, 1), admission.TTL)
+  end
   -- below 0 only when the count expired under requests still in flight: start again from 0
   if entered and ops.incr(prefix .. "flight", -1, admission.FLIGHT_TTL) < 0 then
     ops.set(prefix .. "flight", 0, admission.FLIGHT_TTL)
   end
-  ops.delete(prefix .. "probe")
   if not answered then return end
-  if concurrent_limit then ops.set(prefix .. "cap", concurrent_limit, admission.TTL) end
   if not reset or not limit or reset < now - 1 then
     ops.set(prefix .. "open", 1, admission.TTL)
     return

@@ -3,7 +3,8 @@
 --
 --     store:admit(prefix, now, max_wait, margin) -> action, wait, reason
 --     store:enter(prefix) -> may_go
---     store:learn(prefix, now, reset, limit, remaining, concurrent_limit, answered, entered)
+--     store:learn(prefix, now, reset, limit, remaining, concurrent_limit, concurrent_remaining,
+--                 answered, entered)
 --
 -- and a `name` for messages. Any of them may raise or return `nil, message`
 -- when a shared store fails; the governor then admits locally (see

@@ -136,7 +136,7 @@ function Governor:learn(key, res, entered, log, pinned)
   if rate_limit then self.last:set(key, rate_limit, pinned) end
   rate_limit = rate_limit or {}
   self:_call("learn", log, budget_prefix(self, key), core.now() + self.skew, rate_limit.reset, rate_limit.limit,
-    rate_limit.remaining, rate_limit.concurrent_limit, res ~= nil, entered)
+    rate_limit.remaining, rate_limit.concurrent_limit, rate_limit.concurrent_remaining, res ~= nil, entered)
 end
 
 --- The latest rate-limit state a response reported for an endpoint, in this process.

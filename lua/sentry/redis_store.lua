@@ -35,7 +35,7 @@ if step == "admit" then
   return { action, string.format("%.6f", wait), reason }
 elseif step == "learn" then
   admission.learn(ops, prefix, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]),
-    tonumber(ARGV[7]), ARGV[8] == "1", ARGV[9] == "1")
+    tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == "1", ARGV[10] == "1")
   return 0
 end
 return admission.enter(ops, prefix) and 1 or 0
@@ -172,9 +172,10 @@ function Store:admit(prefix, now, max_wait, margin)
   return reply[1], tonumber(reply[2]), reply[3]
 end
 
-function Store:learn(prefix, now, reset, limit, remaining, concurrent_limit, answered, entered)
+function Store:learn(prefix, now, reset, limit, remaining, concurrent_limit, concurrent_remaining, answered,
+                     entered)
   self:_run { "learn", self.key_prefix .. prefix, number_arg(now), number_arg(reset), number_arg(limit), number_arg(remaining),
-    number_arg(concurrent_limit), answered and "1" or "0", entered and "1" or "0" }
+    number_arg(concurrent_limit), number_arg(concurrent_remaining), answered and "1" or "0", entered and "1" or "0" }
 end
 
 function Store:enter(prefix)
