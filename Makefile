@@ -33,7 +33,7 @@ HEADERS = $(wildcard src/*.h)
 BUILD ?= build/$(LUA)
 CORE = $(BUILD)/sentry/core.so
 
-.PHONY: all build test test-all demo deps lint clean valgrind asan endpoints docs bench fuzz soak rockspec
+.PHONY: all build test test-all demo deps lint clean valgrind asan endpoints operations docs bench fuzz soak rockspec
 DEV_TARGETS = test test-all test-neovim test-openresty test-luarocks lint valgrind asan bench fuzz soak
 $(DEV_TARGETS): export DEV = 1
 
@@ -82,6 +82,23 @@ lint: docs
 	  --suppress=missingIncludeSystem --suppress=toomanyconfigs \
 	  $(shell pkg-config --cflags $(PKG_$(lua))) $(CURL_CFLAGS) src &&) true
 	shellcheck -x $(SHELL_SCRIPTS)
+	$(MAKE) -s operations-fresh
+
+# The operations' data module and reference, from the vendored OpenAPI schema
+# and the endpoint catalogue (tools/gen_operations.lua).
+OPERATION_FILES = lua/sentry/operation_data.lua:data OPERATIONS.md:reference
+operations:
+	$(foreach file,$(OPERATION_FILES),$(LUA) tools/gen_operations.lua $(lastword $(subst :, ,$(file))) \
+	  > $(firstword $(subst :, ,$(file))).new && mv $(firstword $(subst :, ,$(file))).new $(firstword $(subst :, ,$(file))) &&) true
+
+# Fails when a generated operations file differs from what the generator writes now.
+.PHONY: operations-fresh
+operations-fresh:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	for file in $(OPERATION_FILES); do \
+	  $(LUA) tools/gen_operations.lua "$${file#*:}" > "$$tmp/out" || exit 1; \
+	  cmp -s "$$tmp/out" "$${file%%:*}" || { echo "$${file%%:*} is stale: run make operations" >&2; exit 1; }; \
+	done
 
 endpoints:
 	$(LUA) tools/gen_endpoints.lua tools/endpoints.tsv > lua/sentry/endpoint_data.lua.new
@@ -108,6 +125,7 @@ bench:
 docs:
 	rm -rf doc
 	ldoc --fatalwarnings .
+	cp OPERATIONS.md doc/operations.md
 
 # After changing VERSION: sentry-api-$(VERSION)-1.rockspec for the tag v$(VERSION)
 # (make test-luarocks checks that it matches the scm rockspec).

@@ -71,7 +71,9 @@ function modes.module()
 end
 
 function modes.core()
-  local handle = require("sentry.core").new_handle { token = TOKEN, user_agent = "sentry-lua/bench" }
+  local defaults = require("sentry.config").DEFAULTS
+  local handle = require("sentry.core").new_handle { token = TOKEN, user_agent = "sentry-lua/bench",
+    connect_timeout = defaults.connect_timeout, max_body_bytes = defaults.max_body_bytes }
   local url, headers = base .. LIST, { Accept = "application/json" }
   timed(count, math.min(100, count), function()
     local res, message = handle:perform("GET", url, headers, nil, 10)

@@ -317,6 +317,32 @@ local function pagination(url)
   end
 end
 
+-- Loading the library, in fresh processes: `require`, `sentry.new`, and a
+-- first call by name (which loads the operation layer).
+local STARTUP_MODES = { "require", "new", "operation" }
+local function startup()
+  report.startup = {}
+  for _, mode in ipairs(STARTUP_MODES) do
+    local cpus, kibs, loaded, problem = {}, {}, nil, nil
+    for _ = 1, QUICK and 1 or 15 do
+      local out, code = capture(PIN_CLIENT .. lua_env(LUA) .. LUA .. " bench/startup.lua " .. mode .. " 2>&1")
+      local cpu, kib, modules = out:match("cpu_ms=([%d.]+) kib=([%d.]+) operation_modules=(%d+)")
+      if code == 0 and cpu then
+        cpus[#cpus + 1], kibs[#kibs + 1], loaded = tonumber(cpu), tonumber(kib), tonumber(modules)
+      else
+        problem = trim(out):sub(-300)
+      end
+    end
+    if check("start-up: " .. mode, problem == nil, problem) then
+      report.startup[mode] = { cpu_ms = median(cpus), kib = median(kibs), operation_modules = loaded }
+      if mode ~= "operation" then
+        check("start-up: " .. mode .. " loads no part of the operation layer", loaded == 0,
+          loaded .. " of its modules loaded")
+      end
+    end
+  end
+end
+
 local function rate_limit_wait(url)
   local walls, cpus, problem = {}, {}, nil
   for _ = 1, QUICK and 1 or 3 do
@@ -694,6 +720,15 @@ local function target_lines()
   else
     add(nil, "pagination memory")
   end
+  local start = report.startup or {}
+  if start.require and start.new and start.operation then
+    add(start.require.operation_modules == 0 and start.new.operation_modules == 0, string.format(
+      "`require \"sentry\"` and `sentry.new` load no part of the operation layer (%d and %d of its 3 modules); "
+      .. "its %.0f KiB and %.1f ms come with the first `client.api` call", start.require.operation_modules,
+      start.new.operation_modules, start.operation.kib - start.new.kib, start.operation.cpu_ms - start.new.cpu_ms))
+  else
+    add(nil, "start-up")
+  end
   if report.wait then
     add(report.wait.cpu_max < 0.02, string.format(
       "a 429 wait burns no CPU — at most %.1f ms of CPU over a %.2f s wait (the two requests included)",
@@ -919,6 +954,23 @@ local function write_report(path, machine, url_note)
       count_format(p.rss_kb)))
   end
   line("")
+  line("## Start-up")
+  line("")
+  line("A fresh process per sample (medians of ", QUICK and 1 or 15, "): CPU time and the Lua heap left in use after a full")
+  line("collection. The C core and libcurl are loaded by `require`; the operations' schema data only by the")
+  line("first call by name.")
+  line("")
+  line("| what the process does | CPU ms | Lua heap KiB | operation modules loaded |")
+  line("| --- | ---: | ---: | ---: |")
+  local labels = { require = "`require \"sentry\"`", new = "… and `sentry.new`",
+    operation = "… and one `client.api` call (refused offline)" }
+  for _, mode in ipairs(STARTUP_MODES) do
+    local v = report.startup and report.startup[mode]
+    if v then
+      line(string.format("| %s | %.1f | %.0f | %d of 3 |", labels[mode], v.cpu_ms, v.kib, v.operation_modules))
+    end
+  end
+  line("")
   line("## Waiting out a 429")
   line("")
   if report.wait then
@@ -1011,6 +1063,7 @@ local ran, problem = pcall(function()
   throughput(srv.url)
   wrk_check(srv.url)
   pagination(srv.url)
+  startup()
   rate_limit_wait(srv.url)
   batch(srv.url)
   budgets(srv.url)

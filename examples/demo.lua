@@ -57,6 +57,18 @@ for page, res in client:pages("/organizations/{org}/projects/", { per_page = 100
 end
 print(("%d projects over %d page(s)"):format(count, pages))
 
+section("Operations by name, checked before they are sent")
+local first = {}
+for project in client.api.listOrganizationProjects:each { limit = 3 } do first[#first + 1] = project.slug end
+print("listOrganizationProjects:each { limit = 3 }: " .. table.concat(first, ", "))
+local info = assert(sentry.api.describe("updateOrganizationIssue"))
+print(("updateOrganizationIssue is %s %s (%s)"):format(info.method, info.path, info.docs))
+-- refused offline: nothing is sent
+local _, refused = client.api.updateOrganizationIssue { issue_id = "1", body = { status = "resolvd" } }
+print(tostring(refused))
+_, refused = client.api.createOrganizationRelease { body = { version = "1.0", projects = {} } }
+print(tostring(refused))
+
 section("What the token may do")
 for _, call in ipairs { { "GET", "/organizations/{org}/projects/" }, { "DELETE", "/projects/{org}/web/" } } do
   local ok, needs = client:can(call[1], call[2])

@@ -317,8 +317,6 @@ int luaopen_sentry_core(lua_State *L) {
   }
   lua_pushinteger(L, SENTRY_MAX_HEADER_BYTES);
   lua_setfield(L, -2, "MAX_HEADER_BYTES");
-  lua_pushnumber(L, SENTRY_DEFAULT_MAX_BODY_BYTES);
-  lua_setfield(L, -2, "DEFAULT_MAX_BODY_BYTES");
   lua_pushliteral(L, SENTRY_CUT_HEADERS_MESSAGE);
   lua_setfield(L, -2, "CUT_HEADERS_MESSAGE");
   lua_pushliteral(L, SENTRY_HEADERS_TOO_LARGE_MESSAGE);

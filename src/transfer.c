@@ -141,13 +141,12 @@ static const char *opt_string(lua_State *L, int opts, const char *field, size_t 
   return s;
 }
 
-static double opt_number(lua_State *L, int opts, const char *field, double fallback) {
-  double value = fallback;
+/* Required: the defaults live in one table, config.DEFAULTS, and arrive filled in. */
+static double need_number(lua_State *L, int opts, const char *field) {
+  double value;
   lua_getfield(L, opts, field);
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "option '%s' must be a number", field);
-    value = lua_tonumber(L, -1);
-  }
+  if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "option '%s' must be a number", field);
+  value = lua_tonumber(L, -1);
   lua_pop(L, 1);
   return value;
 }
@@ -206,8 +205,8 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   const char *proxy = opt_string(L, index, "proxy", NULL);
   const char *proxy_username = opt_string(L, index, "proxy_username", NULL);
   const char *proxy_password = opt_string(L, index, "proxy_password", NULL);
-  double connect_timeout = opt_number(L, index, "connect_timeout", 10);
-  double max_body = opt_number(L, index, "max_body_bytes", SENTRY_DEFAULT_MAX_BODY_BYTES);
+  double connect_timeout = need_number(L, index, "connect_timeout");
+  double max_body = need_number(L, index, "max_body_bytes");
   sentry_settings *s;
   int ok;
 

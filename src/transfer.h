@@ -13,7 +13,6 @@
  * them from the core). */
 #define SENTRY_MAX_HEADER_KIB 256 /* below libcurl's own 300 KiB: the error is ours */
 #define SENTRY_MAX_HEADER_BYTES (SENTRY_MAX_HEADER_KIB * 1024)
-#define SENTRY_DEFAULT_MAX_BODY_BYTES (64.0 * 1024 * 1024)
 #define SENTRY_TEXT_OF(x) #x
 #define SENTRY_TEXT(x) SENTRY_TEXT_OF(x)
 #define SENTRY_HEADERS_TOO_LARGE_MESSAGE \

@@ -155,11 +155,17 @@ function generator.parse(text, source_name)
   return rows
 end
 
--- Quote a string as a Lua literal; parse() has refused control characters,
--- so this gives the same bytes on every Lua version (unlike %q).
-local function quote(text)
-  return '"' .. text:gsub("[\\\"]", "\\%0") .. '"'
+--- Quote a string as a Lua literal that gives the same bytes on every Lua
+-- version (unlike %q): control characters as decimal escapes.
+-- @param text a string
+-- @return the literal
+function generator.quote(text)
+  return '"' .. text:gsub("[%c\\\"]", function(c)
+    if c:match("%c") then return ("\\%03d"):format(c:byte()) end
+    return "\\" .. c
+  end) .. '"'
 end
+local quote = generator.quote
 
 local function render_row(row)
   local quoted_scopes = {}
@@ -209,9 +215,11 @@ function generator.generate(text, source_name)
   return generator.render(rows, source_name)
 end
 
--- A name for the input that says which data was used without writing this
+--- A name for the input that says which data was used without writing this
 -- machine's directories into the output.
-local function display_name(path)
+-- @param path the input's path
+-- @return its name as written into generated files
+function generator.display_name(path)
   if path:sub(1, 1) == "/" or path:match("^%a:[/\\]") then
     return path:match("([^/\\]+)$")
   end
@@ -236,7 +244,7 @@ function generator.main(argv, stdout, stderr)
   end
   local text = file:read("*a")
   file:close()
-  local source, err = generator.generate(text, display_name(input_path))
+  local source, err = generator.generate(text, generator.display_name(input_path))
   if not source then
     stderr:write("gen_endpoints: ", err, "\n")
     return 1

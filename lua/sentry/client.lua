@@ -104,8 +104,9 @@ local function encode_body(body)
 end
 
 -- Checks a request's arguments and builds its exchange; `level` points
--- argument errors at the caller's caller.
-function Client:_prepare(method, path, opts, level)
+-- argument errors at the caller's caller. `operation` (a catalogue
+-- description) names the endpoint when the caller knows it.
+function Client:_prepare(method, path, opts, level, operation)
   if type(method) ~= "string" then error("bad argument #1 to 'request' (method must be a string)", level) end
   if type(path) ~= "string" then error("bad argument #2 to 'request' (path must be a string)", level) end
   if opts ~= nil and type(opts) ~= "table" then error("request options must be a table", level) end
@@ -115,7 +116,12 @@ function Client:_prepare(method, path, opts, level)
   if not target then return nil, errors.invalid(problem) end
   local body, body_problem = encode_body(opts.body)
   if body_problem then return nil, errors.invalid(body_problem) end
-  local key, known = self:_endpoint(method, target)
+  local key, known
+  if operation then
+    key, known = method .. " " .. operation.template, operation
+  else
+    key, known = self:_endpoint(method, target)
+  end
   if self._check_scopes then
     local refused = self:_refuse_unscoped(method, target, known)
     if refused then return nil, refused end
@@ -141,6 +147,15 @@ function Client:request(method, path, opts)
   return self:_send(exchange)
 end
 
+-- A request to a known operation (sentry.api): as `request`, with the
+-- operation's catalogue entry for its scopes and rate-limit state.
+function Client:_call(method, path, opts, operation)
+  check_open(self)
+  local exchange, err = self:_prepare(method, path, opts, 4, operation)
+  if not exchange then return nil, err end
+  return self:_send(exchange)
+end
+
 -- The retry loop. Plain Lua from end to end, so a yielding `sleep` (ngx.sleep,
 -- coroutine.yield) works: no C call sits between the caller and the sleep.
 function Client:_send(exchange)
@@ -161,9 +176,9 @@ end
 -- Refuses, without a request, a call the token's scopes cannot make.
 function Client:_refuse_unscoped(method, target, known)
   if not known or #known.scopes == 0 then return nil end
-  local allowed, why = self:can(method, target)
-  if allowed then return nil end
-  if allowed == nil then return why end -- whoami itself failed
+  local info, why = self:whoami()
+  if not info then return why end
+  if scopes.satisfies(info.scopes, known.scopes) then return nil end
   return errors.new { kind = "scope", method = method, url = target, required_scopes = known.scopes,
     token_scopes = self:_token_scopes(),
     detail = "the token lacks the scopes this endpoint needs (checked before sending: check_scopes = true)" }

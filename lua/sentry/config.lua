@@ -79,13 +79,12 @@ local OPTION_TYPES = {
 
 --- The defaults of the options that have one, the policy's reset margin
 -- (seconds added to a rate-limit reset) and a batch's or event-loop driver's
--- `concurrency`: the one table of them. `max_body_bytes` defaults to the C
--- core's `DEFAULT_MAX_BODY_BYTES`.
+-- `concurrency`: the one table of them.
 config.DEFAULTS = {
   timeout = 30, connect_timeout = 10, max_retries = 3, max_retry_wait = 60, max_total_wait = 120,
   backoff_base = 1, backoff_factor = 2, backoff_cap = 30, reset_margin = 0.1, retry_unsafe = false,
   transport = "auto", keepalive_pool_size = 32, keepalive_timeout = 60,
-  check_scopes = false, follow_redirects = false, concurrency = 10,
+  check_scopes = false, follow_redirects = false, concurrency = 10, max_body_bytes = 64 * 1024 * 1024,
 }
 
 local TRANSPORTS = { auto = true, curl = true, ngx = true }
@@ -111,33 +110,16 @@ end
 -- -------------------------------------------------------------------------
 -- Files
 
+-- Paths are POSIX paths: the C core reads them with POSIX calls.
 local function join(dir, name)
-  if dir:sub(-1) == "/" or dir:sub(-1) == "\\" then
-    return dir .. name
-  end
-  return dir .. "/" .. name
+  return dir:sub(-1) == "/" and dir .. name or dir .. "/" .. name
 end
 
-local function strip_trailing_slashes(dir)
-  local stripped = dir:gsub("[/\\]+$", "")
-  if stripped == "" then
-    return dir:sub(1, 1) -- the root itself
-  end
-  return stripped
-end
-
+-- The directory above `dir` ("/a/b" -> "/a", "/a" -> "/"); nil above the root.
 local function parent_directory(dir)
-  local parent = dir:match("^(.*)[/\\][^/\\]*$")
-  if not parent or parent == dir then
-    return nil
-  end
-  if parent == "" then
-    if dir == "/" or dir == "\\" then
-      return nil
-    end
-    return dir:sub(1, 1)
-  end
-  return parent
+  local parent = dir ~= "/" and dir:match("^(.*)/[^/]*$")
+  if not parent then return nil end
+  return parent == "" and "/" or parent
 end
 
 --- Configuration files larger than this are not read (they are a few lines).
@@ -161,7 +143,8 @@ end
 -- The nearest project file from `dir` upwards: path, text; nil when none;
 -- nil + message when one cannot be read.
 local function find_project_file(dir, warnings)
-  dir = strip_trailing_slashes(dir)
+  local trimmed = text_helpers.trim_end(dir, "/")
+  dir = trimmed ~= "" and trimmed or dir:sub(1, 1) -- "/" stays the root
   while dir do
     for _, name in ipairs(PROJECT_FILES) do
       local path = join(dir, name)
@@ -354,32 +337,9 @@ local function is_sentry_io(target)
   return host == "sentry.io" or (host ~= nil and host:sub(-10) == ".sentry.io")
 end
 
--- How many single-letter edits turn `a` into `b` (Levenshtein distance).
-local function edit_distance(a, b)
-  local previous = {}
-  for j = 0, #b do previous[j] = j end
-  for i = 1, #a do
-    local current = { [0] = i }
-    for j = 1, #b do
-      local substitution = previous[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1)
-      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, substitution)
-    end
-    previous = current
-  end
-  return previous[#b]
-end
-
 -- " (did you mean 'token'?)" when an option is a typo or two away from `name`.
 local function did_you_mean(name)
-  if type(name) ~= "string" then return "" end
-  local best, best_distance
-  for option in pairs(OPTION_TYPES) do
-    local distance = edit_distance(name:lower(), option)
-    if distance <= 2 and distance < #option / 2 and (not best or distance < best_distance
-        or (distance == best_distance and option < best)) then
-      best, best_distance = option, distance
-    end
-  end
+  local best = type(name) == "string" and text_helpers.closest(name:lower(), OPTION_TYPES)
   return best and " (did you mean '" .. best .. "'?)" or ""
 end
 
@@ -706,7 +666,6 @@ function config.settings(values)
   local settings = {}
   for name, value in pairs(config.DEFAULTS) do settings[name] = value end
   for name, value in pairs(values) do settings[name] = value end
-  settings.max_body_bytes = settings.max_body_bytes or require("sentry.core_loader").DEFAULT_MAX_BODY_BYTES
   return settings
 end
 

@@ -16,7 +16,6 @@ local unpack = table.unpack or unpack
 local cosocket = {}
 
 local CHUNK_SIZE_LIMIT = 2 ^ 40
-local MAX_TIMEOUT_MS = 2 ^ 31 - 1
 local READ_SIZE = 65536
 
 --- Can this nginx phase use cosockets?
@@ -45,7 +44,7 @@ function cosocket.new(settings)
     max_body_bytes = settings.max_body_bytes,
     -- idle connections kept per worker and origin, and for how long
     pool_size = settings.keepalive_pool_size,
-    keepalive_ms = math.floor(math.min(settings.keepalive_timeout * 1000, MAX_TIMEOUT_MS)),
+    keepalive_ms = core.timeout_ms(settings.keepalive_timeout),
   }, Transport)
   function transport.authorization() return authorization end
   return transport

@@ -38,8 +38,21 @@ local sentry = {
 -- and `dsn`.
 -- @field errors
 
+--- Every Sentry operation by name (see `sentry.api`): `sentry.api.describe(name)`,
+-- `sentry.api.list()`; a client calls them as `client.api.<name> { ... }`.
+-- Loaded on first use.
+-- @field api
+
 -- Loaded on first use: most scripts never need them.
-local LAZY = { scopes = "sentry.scopes", endpoints = "sentry.endpoints", dsn = "sentry.dsn" }
+local LAZY = { scopes = "sentry.scopes", endpoints = "sentry.endpoints", dsn = "sentry.dsn", api = "sentry.api" }
+
+-- A client's `api` table: sentry.api (and the schema data) load when a
+-- program first names an operation.
+local function api_namespace(client)
+  return setmetatable({}, {
+    __index = function(namespace, name) return require("sentry.api").operation(client, namespace, name) end,
+  })
+end
 setmetatable(sentry, {
   __index = function(module, name)
     local path = LAZY[name]
@@ -157,6 +170,7 @@ function sentry.new(opts)
     _endpoints = {},
     _endpoints_count = 0,
   }, Client)
+  client.api = api_namespace(client)
   client._exchange_context = {
     base_url = root, governor = budgets, log = log, retry = core.new_policy(settings),
     policy = { max_retry_wait = settings.max_retry_wait, max_total_wait = settings.max_total_wait,

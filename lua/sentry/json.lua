@@ -85,6 +85,14 @@ local function as_array(t)
   return nil
 end
 
+--- How a table is sent: `"array"` when marked or when its keys are exactly
+-- 1..n (n > 0), else `"object"` (so an empty unmarked table is an object).
+-- @tparam table t
+-- @treturn string
+function json.table_kind(t)
+  return as_array(t) and "array" or "object"
+end
+
 local function encode_table(t, out, path, depth)
   if depth > MAX_DEPTH then
     error(path .. ": nested more than " .. MAX_DEPTH .. " levels deep (a table that contains itself?)", 0)

@@ -151,6 +151,22 @@ function url.api_root(opts)
   return root .. "/"
 end
 
+--- The value of a path placeholder: `params[name]`, else (for the names of
+-- the organization and the project, e.g. `organization_id_or_slug`) the
+-- other name's value in `params`, else `defaults.org` / `defaults.project`.
+-- @tparam string name
+-- @tparam ?table params
+-- @tparam table defaults `{ org =, project = }`
+-- @return the value, or nil
+-- @treturn ?string the default's name (`"org"`, `"project"`) when the name has one
+function url.param_value(name, params, defaults)
+  local value = params and params[name]
+  local alias = ALIASES[name]
+  if value == nil and alias and params then value = params[alias] end
+  if value == nil and alias then value = defaults[alias] end
+  return value, alias
+end
+
 --- Fills `{name}` placeholders in a path template.
 -- @tparam string template
 -- @tparam ?table params explicit values
@@ -160,10 +176,7 @@ end
 function url.fill(template, params, defaults)
   local missing, unsafe
   local filled = template:gsub("{([%w_]+)}", function(name)
-    local value = params and params[name]
-    local alias = ALIASES[name]
-    if value == nil and alias and params then value = params[alias] end
-    if value == nil and alias then value = defaults[alias] end
+    local value = url.param_value(name, params, defaults)
     if value == nil then
       missing = missing or name
       return ""

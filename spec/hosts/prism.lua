@@ -4,12 +4,16 @@
 --     writes the schema Prism mocks: SCHEMA with one fault repaired (see
 --     repair_schema), and prints what was repaired
 --   lua5.4 spec/hosts/prism.lua check SCHEMA PRISM_URL TOKEN
---     walks every operation of SCHEMA, builds a request from it (path
+--     walks every operation of SCHEMA and calls it by name through
+--     client.api (sentry.api), with arguments built from its schema (path
 --     parameters and required query parameters from their schemas, a body with
 --     every required field and every array field present but empty, sent as
---     sentry.array {}), sends it with the client to Prism (started with
---     --errors), and prints "ok - ..." or "not ok - ..." (with Prism's reasons
---     indented) per check; exits 1 when a check failed.
+--     sentry.array {}); the operation layer's own check must pass them and
+--     Prism (started with --errors) must accept them and answer JSON that
+--     decodes. Then deliberately broken calls, sent with validate = false,
+--     must be refused by Prism and, checked, by the operation layer. Prints
+--     "ok - ..." or "not ok - ..." (with the reasons indented) per check;
+--     exits 1 when a check failed.
 local mode = arg[1]
 if not ((mode == "prepare" and arg[3]) or (mode == "check" and arg[4])) then
   io.stderr:write("usage: lua spec/hosts/prism.lua prepare SCHEMA OUT\n"
@@ -101,20 +105,9 @@ local BY_FORMAT = {
   uuid = "123e4567-e89b-12d3-a456-426614174000",
 }
 
--- allOf with its siblings, as one schema.
-local function flatten(schema)
-  if not schema.allOf then return schema end
-  local merged = {}
-  for key, value in pairs(schema) do
-    if key ~= "allOf" then merged[key] = value end
-  end
-  for _, part in ipairs(schema.allOf) do
-    for key, value in pairs(flatten(part)) do
-      if merged[key] == nil then merged[key] = value end
-    end
-  end
-  return merged
-end
+-- Run from the repository's root (the suite does): the generator's reading of the schema.
+local operations_generator = assert(loadfile("tools/gen_operations.lua"))()
+local flatten = operations_generator.flatten
 
 local function is_array(schema) return schema.type == "array" or schema.items ~= nil end
 local function is_object(schema) return schema.type == "object" or schema.properties ~= nil end
@@ -203,9 +196,10 @@ local function multipart_body(schema)
   return table.concat(parts) .. "--" .. boundary .. "--\r\n", "multipart/form-data; boundary=" .. boundary
 end
 
--- The request options for one operation, and the empty arrays its body holds.
-local function build_request(operation, shared_parameters)
-  local opts = { params = {}, query = {} }
+-- The arguments of client.api.<name> for one operation (path parameters by
+-- name, required query parameters, the body), and the empty arrays its body holds.
+local function build_args(operation, shared_parameters)
+  local args = { query = {} }
   local arrays = {}
   local parameters = {}
   for _, list in ipairs { shared_parameters or {}, operation.parameters or {} } do
@@ -214,9 +208,9 @@ local function build_request(operation, shared_parameters)
   for _, parameter in ipairs(parameters) do
     local where = parameter["in"] .. " " .. parameter.name
     if parameter["in"] == "path" then
-      opts.params[parameter.name] = example_value(parameter.schema or {}, where, {})
+      args[parameter.name] = example_value(parameter.schema or {}, where, {})
     elseif parameter["in"] == "query" and parameter.required then
-      opts.query[parameter.name] = example_value(parameter.schema or {}, where, {}, true)
+      args.query[parameter.name] = example_value(parameter.schema or {}, where, {}, true)
     end
   end
   local body = operation.requestBody
@@ -224,14 +218,14 @@ local function build_request(operation, shared_parameters)
     local json_body = body.content["application/json"]
     local form = body.content["multipart/form-data"]
     if json_body then
-      opts.body = example_value(json_body.schema, "body", arrays)
+      args.body = example_value(json_body.schema, "body", arrays)
     elseif form then
       local content_type
-      opts.body, content_type = multipart_body(flatten(form.schema))
-      opts.headers = { ["Content-Type"] = content_type }
+      args.body, content_type = multipart_body(flatten(form.schema))
+      args.headers = { ["Content-Type"] = content_type }
     end
   end
-  return opts, arrays
+  return args, arrays
 end
 
 -- A copy of a body with every empty array as a plain empty table, which goes
@@ -244,64 +238,137 @@ local function unmarked(value)
   return setmetatable(copy, getmetatable(value))
 end
 
+local function copy_args(args, changes)
+  local copy = {}
+  for key, value in pairs(args) do copy[key] = value end
+  for key, value in pairs(changes) do copy[key] = value end
+  return copy
+end
+
+-- Requests that left the client: a checked call the operation layer refuses must not add one.
+local sent = 0
 local client = assert(sentry.new {
   token = token, base_url = prism_url, config = false, max_retries = 0, log = function() end,
+  hooks = { on_request = function() sent = sent + 1 end },
 })
 
--- The check can fail: Prism must refuse a wrong body, or its acceptance
--- proves nothing. With empty arrays, the same body with {} in their place
--- (what a Lua table said before sentry.array); else a body of the wrong type.
-local function check_refuses_wrong_body(name, method, path, opts, arrays)
-  local wrong_body, what = '"not an object"', "a string as the body"
+-- A broken body for an operation that was accepted: with empty arrays, the
+-- same body with {} in their place (what a Lua table said before
+-- sentry.array); else without a required field; else an array for the object.
+-- Returns the body, what it is, what Prism says and what the operation layer says.
+local function broken_body(operation_schema, args, arrays)
   if #arrays > 0 then
-    wrong_body, what = unmarked(opts.body), "the same body with {} in place of []"
+    local prism_says = {}
+    for i, where in ipairs(arrays) do prism_says[i] = "property " .. where:gsub("^body%.", "") .. " must be array" end
+    return unmarked(args.body), "the same body with {} in place of []", prism_says, "expected an array, got an object"
   end
-  local res, err = client:request(method, path, {
-    params = opts.params, query = opts.query, headers = opts.headers, body = wrong_body })
+  local schema = flatten(operation_schema)
+  local required = schema.required and schema.required[1]
+  if required then
+    local body = copy_args(args.body, {})
+    body[required] = nil
+    return body, "the body without " .. required, { "must have required property '" .. required .. "'" },
+      "body." .. required .. ": missing (required)"
+  end
+  return sentry.array {}, "an array as the body", { "must be object" }, "body: expected an object, got an array"
+end
+
+-- A broken query: a value outside a string enum, else text for an integer.
+local function broken_query(operation, args)
+  for _, parameter in ipairs(operation.parameters or {}) do
+    local schema = flatten(parameter.schema or {})
+    if parameter["in"] == "query" and schema.type == "string" and schema.enum then
+      return "query." .. parameter.name .. " outside its enum", copy_args(args.query, { [parameter.name] = "not-listed" }),
+        "must be equal to one of the allowed values", "is not one of"
+    end
+  end
+  for _, parameter in ipairs(operation.parameters or {}) do
+    local schema = flatten(parameter.schema or {})
+    if parameter["in"] == "query" and schema.type == "integer" then
+      return "query." .. parameter.name .. " as text", copy_args(args.query, { [parameter.name] = "many" }),
+        "must be integer", "expected an integer, got a string"
+    end
+  end
+end
+
+-- The operation layer refuses what Prism refuses: the call sent with
+-- validate = false must get Prism's refusal naming the fault, and the same
+-- call checked must fail with kind "invalid", saying so, and send nothing.
+local function check_both_refuse(name, what, args, prism_says, we_say)
+  local res, err = client.api[name](copy_args(args, { validate = false }))
   local reasons = err and violations(err) or ""
-  -- Prism names each field: "Request body property permissions.teams_with_edit_access must be array"
-  local expected = { "must be object" }
-  if #arrays > 0 then
-    expected = {}
-    for i, where in ipairs(arrays) do expected[i] = "property " .. where:gsub("^body%.", "") .. " must be array" end
-  end
   local missing = {}
-  for _, message in ipairs(expected) do
+  for _, message in ipairs(prism_says) do
     if not reasons:find(message, 1, true) then missing[#missing + 1] = message end
   end
-  report(not res and #missing == 0, name .. " refuses " .. what,
+  report(not res and #missing == 0, name .. ": Prism refuses " .. what,
     res and "accepted (" .. res.status .. ")" or "no \"" .. table.concat(missing, "\", \"") .. "\" in: " .. reasons)
+  local before = sent
+  res, err = client.api[name](args)
+  local message = err and tostring(err) or ""
+  report(not res and err.kind == "invalid" and message:find(we_say, 1, true) and sent == before,
+    name .. ": the operation layer refuses " .. what .. " before sending",
+    res and "sent (" .. res.status .. ")" or message .. (sent ~= before and " (a request was sent)" or ""))
+  return not res
+end
+
+-- Did the response decode? A JSON response is a table (or a JSON scalar); a
+-- body left as text must not claim to be JSON.
+local function decoded(res)
+  if res.status == 204 or res.body == nil or res.body == "" then return true end
+  local content_type = res.headers["content-type"] or ""
+  return type(res.body) ~= "string" or not content_type:find("json", 1, true)
 end
 
 local schema = cjson.decode((read_file(schema_file)))
-local total, accepted, with_empty_arrays, empty_arrays = 0, 0, 0, 0
+local total, accepted, with_empty_arrays, empty_arrays, broken, both_refused = 0, 0, 0, 0, 0, 0
 for _, path in ipairs(sorted_keys(schema.paths)) do
   local item = schema.paths[path]
   for _, method in ipairs(METHODS) do
     local operation = item[method]
     if operation then
       total = total + 1
-      local name = method:upper() .. " " .. path
-      local built, opts, arrays = pcall(build_request, operation, item.parameters)
+      local name = operations_generator.lua_name(operation.operationId)
+      local label = name .. " (" .. method:upper() .. " " .. path .. ")"
+      local built, args, arrays = pcall(build_args, operation, item.parameters)
       local res, err
       if built then
-        res, err = client:request(method, path, opts)
+        res, err = client.api[name](args)
       else
-        err, arrays = opts, {}
+        err, arrays = args, {}
       end
-      if res then accepted = accepted + 1 end
-      if res and #arrays > 0 then
+      local ok = res ~= nil and decoded(res)
+      if ok then accepted = accepted + 1 end
+      if ok and #arrays > 0 then
         with_empty_arrays, empty_arrays = with_empty_arrays + 1, empty_arrays + #arrays
       end
       local with_arrays = #arrays > 0 and " with empty " .. table.concat(arrays, ", ") or ""
-      report(res ~= nil, name .. " accepted" .. with_arrays .. (res and " (" .. res.status .. ")" or ""),
-        err and (built and violations(err) or err))
-      if res and type(opts.body) == "table" then check_refuses_wrong_body(name, method, path, opts, arrays) end
+      report(ok, label .. " accepted" .. with_arrays .. (res and " (" .. res.status .. ", JSON decoded)" or ""),
+        err and (built and (err.kind == "invalid" and "the operation layer refused: " .. tostring(err)
+          or violations(err)) or err) or (res and "the response did not decode"))
+      if ok then
+        local json_body = operation.requestBody and operation.requestBody.content["application/json"]
+        if json_body and type(args.body) == "table" then
+          local body, what, prism_says, we_say = broken_body(json_body.schema, args, arrays)
+          broken = broken + 1
+          if check_both_refuse(name, what, copy_args(args, { body = body }), prism_says, we_say) then
+            both_refused = both_refused + 1
+          end
+        end
+        local what, query, prism_says, we_say = broken_query(operation, args)
+        if what then
+          broken = broken + 1
+          if check_both_refuse(name, what, copy_args(args, { query = query }), { prism_says }, we_say) then
+            both_refused = both_refused + 1
+          end
+        end
+      end
     end
   end
 end
 
-print(string.format("# Prism accepted %d of %d operations, %d of them with %d array fields sent empty",
+print(string.format("# %d broken calls: Prism and the operation layer both refused %d", broken, both_refused))
+print(string.format("# Prism accepted %d of %d operations called by name, %d of them with %d array fields sent empty",
   accepted, total, with_empty_arrays, empty_arrays))
 report(accepted == total and accepted >= ISSUE_ACCEPTED,
   string.format("every operation accepted, at least the %d the issue measured (%d of %d)",
