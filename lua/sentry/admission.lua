@@ -47,10 +47,20 @@ local function slot_time(start, span, k, limit, margin)
   return start + margin + (k - 1) * usable / limit
 end
 
--- Takes slot k of a window, or gives it back when its time is too far.
-local function book(ops, key, now, start, span, limit, margin, max_wait)
+-- Counts one request in a window of `limit`: its place (1..limit), or nil
+-- when the window is full. A count above the limit is taken back at once: it
+-- would hide a place given back later.
+local function take(ops, key, limit)
   local k = ops.incr(key, 1, admission.TTL)
-  if k > limit then return nil end
+  if k <= limit then return k end
+  ops.incr(key, -1, admission.TTL)
+  return nil
+end
+
+-- Takes slot k of a later window, or gives it back when its time is too far.
+local function book(ops, key, now, start, span, limit, margin, max_wait)
+  local k = take(ops, key, limit)
+  if not k then return nil end
   local wait = max(slot_time(start, span, k, limit, margin) - now, 0)
   if wait > max_wait then
     ops.incr(key, -1, admission.TTL)
@@ -80,8 +90,8 @@ function admission.admit(ops, prefix, now, max_wait, margin)
     if ops.add(prefix .. "probe", 1, admission.PROBE_TTL) then return "send", 0, "probe" end
     return "ask_again", admission.POLL, "probe"
   end
-  if now < window_end - margin then
-    if ops.incr(window_key(prefix, window_end), 1, admission.TTL) <= limit then return "send", 0, "window" end
+  if now < window_end - margin and take(ops, window_key(prefix, window_end), limit) then
+    return "send", 0, "window"
   end
   if not span then
     -- only the next window's start is known: book it; later ones wait for its end
