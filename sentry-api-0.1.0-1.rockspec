@@ -58,7 +58,8 @@ build = {
             "src/engine.c",
             "src/object.c",
             "src/json.c",
-            "src/links.c"
+            "src/links.c",
+            "src/digest.c"
          }
       },
       ["sentry.core_loader"] = "lua/sentry/core_loader.lua",
@@ -82,6 +83,10 @@ build = {
       ["sentry.scopes"] = "lua/sentry/scopes.lua",
       ["sentry.text"] = "lua/sentry/text.lua",
       ["sentry.token"] = "lua/sentry/token.lua",
+      ["sentry.admission"] = "lua/sentry/admission.lua",
+      ["sentry.budget_stores"] = "lua/sentry/budget_stores.lua",
+      ["sentry.governor"] = "lua/sentry/governor.lua",
+      ["sentry.redis_store"] = "lua/sentry/redis_store.lua",
       ["sentry.transport"] = "lua/sentry/transport.lua",
       ["sentry.url"] = "lua/sentry/url.lua"
    }

@@ -32,7 +32,7 @@ build = {
   modules = {
     ["sentry.core"] = {
       sources = { "src/client.c", "src/core.c", "src/headers.c", "src/ratelimit.c", "src/timeutil.c", "src/transfer.c",
-        "src/engine.c", "src/object.c", "src/json.c", "src/links.c" },
+        "src/engine.c", "src/object.c", "src/json.c", "src/links.c", "src/digest.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
@@ -50,6 +50,10 @@ build = {
     ["sentry.operation_data"] = "lua/sentry/operation_data.lua",
     ["sentry.validate"] = "lua/sentry/validate.lua",
     ["sentry.async"] = "lua/sentry/async.lua",
+    ["sentry.admission"] = "lua/sentry/admission.lua",
+    ["sentry.budget_stores"] = "lua/sentry/budget_stores.lua",
+    ["sentry.governor"] = "lua/sentry/governor.lua",
+    ["sentry.redis_store"] = "lua/sentry/redis_store.lua",
     ["sentry.batch"] = "lua/sentry/batch.lua",
     ["sentry.errors"] = "lua/sentry/errors.lua",
     ["sentry.exchange"] = "lua/sentry/exchange.lua",

@@ -397,6 +397,83 @@ local function batch(url)
   end
 end
 
+-- Rate-limit budgets (bench/admission.lua): what an admission costs in each
+-- store, and the 429s a burst of 50 costs on the fake Sentry's 10-per-1 s endpoint.
+local BUDGET_COST_COUNT = QUICK and 200 or 20000
+
+local function cost_fields(out)
+  local cpu, wall = out:match("cpu_us=(%S+) wall_us=(%S+)")
+  return tonumber(cpu), tonumber(wall)
+end
+
+local function count_429(fake_url, key)
+  local out = capture("curl -s --max-time 10 " .. quote(fake_url .. "/__fake/requests/" .. key))
+  return select(2, out:gsub('"status":429', ""))
+end
+
+local function budgets(url)
+  report.budgets = { costs = {}, bursts = {} }
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  local redis_port
+  local work = trim(capture("mktemp -d"))
+  if has("redis-server") and has("redis-cli") then
+    redis_port = 20000 + math.random(0, 39999)
+    capture("redis-server --port " .. redis_port .. " --bind 127.0.0.1 --save '' --appendonly no --daemonize yes"
+      .. " --dir " .. quote(work) .. " --pidfile " .. quote(work .. "/redis.pid") .. " >/dev/null 2>&1")
+    for _ = 1, 50 do
+      if capture("redis-cli -p " .. redis_port .. " ping 2>/dev/null"):match("PONG") then break end
+      capture("sleep 0.1")
+    end
+  end
+  local function cost(label, command)
+    local cpus, walls, out = {}, {}, ""
+    for _ = 1, QUICK and 1 or 3 do
+      out = capture(command)
+      local cpu, wall = cost_fields(out)
+      if cpu then cpus[#cpus + 1], walls[#walls + 1] = cpu, wall end
+    end
+    if check("budget admission cost: " .. label, #cpus > 0, trim(out)) then
+      report.budgets.costs[#report.budgets.costs + 1] = { label = label, cpu = median(cpus), wall = median(walls) }
+    end
+  end
+  local admission = PIN_CLIENT .. lua_env(LUA) .. LUA .. " bench/admission.lua "
+  cost("process memory (" .. LUA .. ")", admission .. "cost memory " .. BUDGET_COST_COUNT .. " 2>&1")
+  cost("lua_shared_dict (nginx, LuaJIT)", "curl -s --max-time 60 " .. quote(url .. "/bench/admission?n="
+    .. BUDGET_COST_COUNT))
+  if redis_port then
+    cost("Redis on loopback (" .. LUA .. ", LuaSocket)", admission .. "cost redis " .. math.floor(BUDGET_COST_COUNT / 10)
+      .. " " .. redis_port .. " 2>&1")
+  end
+  local fake_state = work .. "/fake.env"
+  local exports = capture("FAKE_SENTRY_STATE=" .. quote(fake_state) .. " spec/support/fake-sentry start 2>&1")
+  local fake_url = exports:match("SENTRY_FAKE_URL=['\"]?([^'\"\n]+)")
+  if check("budget bursts: the fake Sentry starts", fake_url ~= nil, trim(exports)) then
+    local function burst(label, processes, each, port)
+      local key = "bench-" .. tostring(math.random(1, 1e9))
+      local command = admission .. "burst " .. quote(fake_url) .. " " .. key .. " " .. each
+        .. (port and (" " .. port) or "") .. " 2>&1"
+      local runs = {}
+      for i = 1, processes do runs[i] = assert(io.popen(command)) end
+      local ok, seconds = 0, 0
+      for _, pipe in ipairs(runs) do
+        local out = pipe:read("*a")
+        pipe:close()
+        ok = ok + (tonumber(out:match("ok=(%d+)")) or 0)
+        seconds = math.max(seconds, tonumber(out:match("seconds=(%S+)")) or 0)
+      end
+      if check("budget burst: " .. label, ok == processes * each, ok .. " of " .. processes * each .. " succeeded") then
+        report.budgets.bursts[#report.budgets.bursts + 1] = { label = label, ok = ok, seconds = seconds,
+          rejected = count_429(fake_url, key) }
+      end
+    end
+    burst("50 at once, one process (memory)", 1, 50)
+    if redis_port then burst("2 processes × 25 at once (Redis)", 2, 25, redis_port) end
+    capture("FAKE_SENTRY_STATE=" .. quote(fake_state) .. " spec/support/fake-sentry stop >/dev/null 2>&1")
+  end
+  if redis_port then capture("redis-cli -p " .. redis_port .. " shutdown nosave >/dev/null 2>&1") end
+  capture("rm -rf " .. quote(work))
+end
+
 -- Where a client:get's CPU goes (bench/stages.lua), medians of 3 runs.
 local STAGES = {
   { id = "get", label = "the whole `client:get`" },
@@ -942,6 +1019,33 @@ local function write_report(path, machine, url_note)
     line("Not measured (the benchmark failed).")
   end
   line("")
+  line("## Rate-limit budgets")
+  line("")
+  if report.budgets then
+    line("What one request's admission costs (admit, enter, learn; a window with room, so no wait),")
+    line("bench/admission.lua, medians of ", QUICK and 1 or 3, " runs:")
+    line("")
+    line("| store | CPU µs/request | wall µs/request |")
+    line("| --- | ---: | ---: |")
+    for _, c in ipairs(report.budgets.costs) do
+      line(string.format("| %s | %.1f | %.1f |", c.label, c.cpu, c.wall))
+    end
+    line("")
+    line("Bursts on the fake Sentry's endpoint that allows 10 requests per 1 s window (the server")
+    line("counts the 429s); a client per process, all requests sent as one `client:batch`:")
+    line("")
+    line("| burst | succeeded | responses 429 | seconds |")
+    line("| --- | ---: | ---: | ---: |")
+    for _, b in ipairs(report.budgets.bursts) do
+      line(string.format("| %s | %d | %d | %.1f |", b.label, b.ok, b.rejected, b.seconds))
+    end
+    line("")
+    line("The host suite spec/hosts/budget measures nginx workers and hosts under `wrk` (README,")
+    line("\"Many callers, workers and hosts\").")
+  else
+    line("Not measured (the benchmark failed).")
+  end
+  line("")
   line("## Concurrency (client:batch)")
   line("")
   if report.batch and report.batch.missing then
@@ -999,6 +1103,7 @@ local ran, problem = pcall(function()
   startup()
   rate_limit_wait(srv.url)
   batch(srv.url)
+  budgets(srv.url)
   stages(srv.url)
   callgrind(srv.url)
   network(srv)

@@ -80,4 +80,11 @@ function handlers.stats()
   ngx.print("{", table.concat(values, ","), "}")
 end
 
+-- GET /bench/admission?n=N: what an admission costs in a lua_shared_dict.
+function handlers.admission()
+  local count = tonumber(ngx.var.arg_n) or 10000
+  local cpu_us, wall_us = require("admission_cost").measure({ shared_dict = "bench_budget" }, count)
+  ngx.say(string.format("cpu_us=%.2f wall_us=%.2f", cpu_us, wall_us))
+end
+
 return handlers

@@ -49,7 +49,9 @@ describe("client:batch", function()
   end)
 
   it("keeps in flight under the server's ConcurrentLimit", function()
-    local client = assert(harness.client())
+    -- budgets live as long as the process: the first spec taught this token's
+    -- budget that the endpoint has no limits; this one announces a limit, so another token
+    local client = assert(harness.client { token = harness.tokens.user_read })
     quiet_server()
     local results = client:batch(repeat_request(12,
       { "GET", "/fake/concurrency/", { query = { ms = 100, limit = 3 } } }), { concurrency = 10 })

@@ -670,16 +670,7 @@ describe("sentry.config in a child process", function()
   local source_dir = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") or "."
   local repo_root = read_command("cd " .. quote(source_dir .. "/..") .. " && pwd"):gsub("\n$", "")
 
-  -- The interpreter running these specs: the lowest index of `arg`.
-  local interpreter = "lua"
-  local index = -1
-  while arg and arg[index] do
-    interpreter = arg[index]
-    index = index - 1
-  end
-  if interpreter:find("/", 1, true) and interpreter:sub(1, 1) ~= "/" then
-    interpreter = read_command("pwd"):gsub("\n$", "") .. "/" .. interpreter
-  end
+  local interpreter = require("harness").interpreter()
 
   local root, home, project, cwd
 

@@ -6,6 +6,7 @@
 #include "json.h"
 #include "links.h"
 #include "object.h"
+#include "digest.h"
 #include "ratelimit.h"
 #include "timeutil.h"
 #include "transfer.h"
@@ -266,14 +267,10 @@ static int policy_decide(lua_State *L) {
   return 3;
 }
 
-/* core.proactive_wait(last_response, margin, in_flight) -> seconds to wait before
- * the next request to that endpoint */
-static int core_proactive_wait(lua_State *L) {
-  sentry_rate_limit rl;
-  int status;
-  double received_at = read_response(L, 1, &rl, &status);
-  lua_pushnumber(L, sentry_proactive_wait(&rl, received_at, sentry_wall_clock(),
-                                          luaL_optnumber(L, 2, 0.1), luaL_optnumber(L, 3, 0)));
+/* core.clock_skew(date, received_at) -> seconds the server's clock is ahead of
+ * ours: what turns a Reset (server time) into local time and back. */
+static int core_clock_skew(lua_State *L) {
+  lua_pushnumber(L, sentry_clock_skew(luaL_checknumber(L, 1), luaL_checknumber(L, 2)));
   return 1;
 }
 
@@ -286,7 +283,8 @@ static const luaL_Reg core_functions[] = {
     {"stat_mode", core_stat_mode},
     {"read_config_file", core_read_config_file},
     {"new_policy", core_new_policy},
-    {"proactive_wait", core_proactive_wait},
+    {"clock_skew", core_clock_skew},
+    {"sha256_hex", sentry_lua_sha256_hex},
     {"check_request", sentry_lua_check_request},
     {"read_rate_limit", sentry_lua_read_rate_limit},
     {"parse_headers", sentry_lua_parse_headers},

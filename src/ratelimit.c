@@ -165,16 +165,17 @@ void sentry_rate_limit_observe(sentry_rate_limit *rl, const char *name, size_t n
   }
 }
 
+double sentry_clock_skew(double date, double received_at) {
+  /* Date has one-second resolution: within [-1, 0] the clocks agree as far as
+   * Date can tell, and the finer local clock is the better guide. Outside it,
+   * shift by the lower bound of the skew so the wait errs long, never early. */
+  double observed = date - received_at;
+  return observed < -1 || observed > 0 ? observed : 0;
+}
+
 double sentry_until_server_time(const sentry_rate_limit *rl, double received_at,
                                 double server_time, double now) {
-  double skew = 0;
-  if (rl->has_date) {
-    /* Date has one-second resolution: within [-1, 0] the clocks agree as far as
-     * Date can tell, and the finer local clock is the better guide. Outside it,
-     * shift by the lower bound of the skew so the wait errs long, never early. */
-    double observed = rl->date - received_at;
-    if (observed < -1 || observed > 0) skew = observed;
-  }
+  double skew = rl->has_date ? sentry_clock_skew(rl->date, received_at) : 0;
   return server_time - skew - now;
 }
 
@@ -243,19 +244,4 @@ sentry_retry_decision sentry_retry_decide(const sentry_retry_policy *policy, int
     d.action = SENTRY_RETRY;
   }
   return d;
-}
-
-double sentry_proactive_wait(const sentry_rate_limit *rl, double received_at, double now,
-                             double margin, double in_flight) {
-  double wait;
-  unsigned needed = SENTRY_RL_REMAINING | SENTRY_RL_RESET;
-  if ((rl->present & needed) != needed) return 0;
-  wait = sentry_until_server_time(rl, received_at, rl->reset, now);
-  if (wait <= 0) {
-    /* A new window: its count is unknown until a response says it, but it
-     * holds at most Limit requests; beyond that, wait for one in flight. */
-    if (in_flight > 0 && (rl->present & SENTRY_RL_LIMIT) && in_flight >= rl->limit) return -1;
-    return 0;
-  }
-  return rl->remaining > in_flight ? 0 : wait + margin;
 }

@@ -40,6 +40,10 @@ void sentry_rate_limit_observe(sentry_rate_limit *rl, const char *name, size_t n
  * drops a Retry-After or Reset further away than SENTRY_MAX_HEADER_WAIT. */
 void sentry_rate_limit_finish(sentry_rate_limit *rl, double received_at);
 
+/* How far the server's clock is ahead of ours, from a response's Date and its
+ * arrival time (local clock): 0 while Date cannot tell them apart. */
+double sentry_clock_skew(double date, double received_at);
+
 /* Seconds from `now` (local clock) until the server-clock instant `server_time`,
  * measured through the response's Date when the clocks disagree. */
 double sentry_until_server_time(const sentry_rate_limit *rl, double received_at,
@@ -85,11 +89,5 @@ sentry_retry_decision sentry_retry_decide(const sentry_retry_policy *policy, int
                                           sentry_transport_outcome outcome,
                                           const sentry_rate_limit *rl, double received_at,
                                           double now, double random01);
-
-/* Wait before the next request to an endpoint whose last response left no
- * Remaining beyond the `in_flight` requests already under way; zero when it may go
- * now; -1 when it should wait for one of those in flight to answer first. */
-double sentry_proactive_wait(const sentry_rate_limit *rl, double received_at, double now,
-                             double margin, double in_flight);
 
 #endif

@@ -223,6 +223,7 @@ function Driver:act(fd, events)
   self.engine:close()
   self.engine = self.client._transport:event_engine()
   local old = self.scheduler
+  old:abandon()
   self.scheduler = Scheduler.new(old.concurrency, old.on_done, true)
   self:flush()
 end
@@ -248,6 +249,7 @@ function Driver:close(collected)
   end
   if self.engine then self.engine:close() end
   self.engine = nil
+  if not (collected and state_closing) then self.scheduler:abandon() end
   self.ready, self.callbacks = {}, {}
 end
 

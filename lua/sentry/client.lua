@@ -165,11 +165,13 @@ end
 function Client:_send(exchange)
   local carrier = self._transport
   while true do
-    local pause = exchange:pause(0) -- nothing else in flight: "await_response" goes now
+    local pause = exchange:pause()
+    while pause.action == "wait" do
+      self._sleep(pause.wait)
+      pause = exchange:pause()
+    end
     if pause.action == "fail" then return nil, pause.err end
-    if pause.action == "wait" then self._sleep(pause.wait) end
-    exchange:begin()
-    local outcome = exchange:settle(carrier:perform(exchange))
+    local outcome = exchange:settle(exchange:attempt(carrier))
     if outcome.action == "done" then return outcome.res, outcome.err end
     self._sleep(outcome.wait)
   end
@@ -288,7 +290,8 @@ for _, method in ipairs { "get", "post", "put", "patch", "delete", "head" } do
   end
 end
 
---- The latest rate-limit state the server reported for an endpoint.
+--- The latest rate-limit state the server reported for an endpoint, to any
+-- client of this token in the process.
 -- @tparam string method
 -- @tparam string path any form `request` accepts
 -- @treturn ?table `{ limit, remaining, reset, concurrent_limit, concurrent_remaining }`
@@ -296,8 +299,7 @@ function Client:rate_limit(method, path)
   check_open(self)
   local target = url.resolve(self.base_url, (url.fill(path, nil, self) or path))
   if not target then return nil end
-  local last = self._exchange_context.limits:get((self:_endpoint(method:upper(), target)))
-  return last and last.rate_limit
+  return self._exchange_context.governor:last_rate_limit((self:_endpoint(method:upper(), target)))
 end
 
 --- Runs many requests at once (libcurl multi) and waits for all of them. In

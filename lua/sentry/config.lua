@@ -74,6 +74,7 @@ local OPTION_TYPES = {
   retry_unsafe = "boolean", sleep = "function", user_agent = "string", ca_file = "string",
   allow_http = "boolean", follow_redirects = "boolean", check_scopes = "boolean", hooks = "table", log = "function",
   max_body_bytes = "number", transport = "string", keepalive_pool_size = "number", keepalive_timeout = "number",
+  budget = "table",
 }
 
 --- The defaults of the options that have one, the policy's reset margin
@@ -616,6 +617,33 @@ local function whole(name, value)
   end
 end
 
+-- The `budget` option: nil (process memory), { shared_dict = name } or { redis = { host, port, ... } }.
+local REDIS_FIELDS = { host = "string", port = "number", timeout = "number", prefix = "string", password = "string",
+  database = "number" }
+local function check_budget(budget)
+  if budget == nil then return nil end
+  local usage = " (budget = { shared_dict = \"name\" } or budget = { redis = { host = \"127.0.0.1\", port = 6379 } })"
+  for field in pairs(budget) do
+    if field ~= "shared_dict" and field ~= "redis" then return "budget: unknown field '" .. tostring(field) .. "'" .. usage end
+  end
+  if (budget.shared_dict == nil) == (budget.redis == nil) then return "budget needs one store" .. usage end
+  if budget.shared_dict ~= nil then
+    if type(budget.shared_dict) ~= "string" or budget.shared_dict == "" then
+      return "budget.shared_dict must be the name of a lua_shared_dict" .. usage
+    end
+    return nil
+  end
+  if type(budget.redis) ~= "table" then return "budget.redis must be a table" .. usage end
+  for field, value in pairs(budget.redis) do
+    if not REDIS_FIELDS[field] then return "budget.redis: unknown field '" .. tostring(field) .. "'" .. usage end
+    if type(value) ~= REDIS_FIELDS[field] then
+      return "budget.redis." .. field .. " must be a " .. REDIS_FIELDS[field] .. ", got " .. type(value)
+    end
+  end
+  if not budget.redis.host then return "budget.redis needs a host" .. usage end
+  return positive("budget.redis.timeout", budget.redis.timeout)
+end
+
 local function check_values(values)
   return positive("timeout", values.timeout) or positive("connect_timeout", values.connect_timeout)
     or non_negative("max_retry_wait", values.max_retry_wait)
@@ -625,6 +653,7 @@ local function check_values(values)
     or positive("keepalive_timeout", values.keepalive_timeout) or whole("keepalive_pool_size", values.keepalive_pool_size)
     or (values.transport ~= nil and not TRANSPORTS[values.transport]
       and "transport must be \"auto\", \"curl\" or \"ngx\"")
+    or check_budget(values.budget)
 end
 
 --- The client's settings: resolved `values` checked, with the defaults filled in.

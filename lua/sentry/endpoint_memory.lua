@@ -1,10 +1,9 @@
---- What a client remembers per endpoint key (its latest rate-limit state,
--- whether a batch has probed it), with bounded size. Catalogue endpoints are
--- a fixed few and always kept. Other paths are keyed by the path itself, so a
--- script or a server's next links can make any number of them: only the most
--- recently used are kept, between `RECENT` and twice that many. Forgetting one
--- costs a single request sent without the proactive wait; the response
--- brings the state back.
+--- What a governor remembers per endpoint key in this process (the latest
+-- rate-limit state a response reported, for `client:rate_limit`), with
+-- bounded size. Catalogue endpoints are a fixed few and always kept. Other
+-- paths are keyed by the path itself, so a script or a server's next links
+-- can make any number of them: only the most recently used are kept, between
+-- `RECENT` and twice that many. The budgets themselves live in the store.
 -- @module sentry.endpoint_memory
 local endpoint_memory = {}
 

@@ -1,11 +1,10 @@
---- One logical request across its attempts: the rate-limit pause before each
--- attempt, the retry decision after it, hooks, and the final `res` or `err`.
+--- One logical request across its attempts: the admission by the budget's
+-- governor before each attempt, the retry decision after it, hooks, and the final `res` or `err`.
 -- Shared by the blocking path (`client:request`) and batches, so both follow
 -- one policy; the policy itself lives in C (`core.new_policy`, `policy:decide`).
 -- What it needs from the client comes in one context record (see `Exchange.new`);
 -- its decisions go back as records `{ action = ..., ... }`.
 -- @module sentry.exchange
-local core = require "sentry.core_loader"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
 local links = require "sentry.links"
@@ -24,6 +23,9 @@ local TRANSPORT_HINT = {
     .. "for a private CA pass ca_file = \"/path/to/ca.pem\", check that base_url names the host the "
     .. "certificate is for, or set insecure = true to skip verification)",
 }
+
+-- Seconds between looks while the endpoint's concurrency is used up.
+local POLL = require("sentry.admission").POLL
 
 local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
@@ -47,8 +49,8 @@ end
 
 --- Starts an exchange.
 -- @tparam table context what the client shares with its exchanges: `base_url`,
---   `limits` and `probed` (endpoint memories: the last rate-limit state, and the
---   endpoints that answered once), `policy` (the waits: `max_retry_wait`,
+--   `governor` (the token's rate-limit budgets, `sentry.governor`), `log`,
+--   `policy` (the waits: `max_retry_wait`,
 --   `max_total_wait`, `reset_margin`), `retry` (`core.new_policy`), `hooks`,
 --   `scrub`, `follow_redirects` and `token_scopes()` (the token's scopes, when known)
 -- @tparam table request `{ method, target, headers, body, timeout, key, known }`
@@ -77,41 +79,43 @@ function Exchange:charge(wait)
 end
 
 local GO = { action = "go" }
-local AWAIT_RESPONSE = { action = "await_response" }
 
---- Whether to start the next attempt now, given the endpoint's rate-limit
--- window (`in_flight`: requests to it already under way).
--- @treturn table `{ action = "go" }`, `{ action = "wait", wait = seconds }`,
---   `{ action = "await_response" }` (one in flight will tell what the window
---   allows) or `{ action = "fail", err = err }` (the wait exceeds
+--- Whether to start the next attempt now: asks the budget's governor (see
+-- `sentry.governor`), once per attempt, then for a place in flight.
+-- @treturn table `{ action = "go" }`, `{ action = "wait", wait = seconds }`
+--   (then ask again) or `{ action = "fail", err = err }` (the wait exceeds
 --   max_retry_wait or max_total_wait)
-function Exchange:pause(in_flight)
-  local last = self.context.limits:get(self.key)
-  if not last then return GO end
-  local policy = self.context.policy
-  local wait = core.proactive_wait(last, policy.reset_margin, in_flight)
-  if wait < 0 then return AWAIT_RESPONSE end
-  local refused = wait > policy.max_retry_wait and "not waiting longer than max_retry_wait"
-    or wait > 0 and self:charge(wait)
-  if refused then
-    return { action = "fail", err = errors.new { kind = "rate_limited", method = self.method, url = self.target,
-      retry_after = wait, rate_limit = last.rate_limit, attempts = self.attempts,
-      detail = "the endpoint's rate-limit window is used up; " .. refused } }
+function Exchange:pause()
+  local context = self.context
+  local governor, policy = context.governor, context.policy
+  if not self.admitted then
+    local decision = governor:admit(self.key, policy, context.log)
+    local wait = decision.wait
+    local refused = decision.action == "refuse" and "not waiting longer than max_retry_wait"
+      or decision.action ~= "send" and self:charge(wait)
+    if refused then
+      return { action = "fail", err = errors.new { kind = "rate_limited", method = self.method, url = self.target,
+        retry_after = wait, rate_limit = governor:last_rate_limit(self.key), attempts = self.attempts,
+        detail = "the endpoint's rate-limit window is used up; " .. refused } }
+    end
+    if decision.action == "ask_again" then return { action = "wait", wait = wait } end
+    self.admitted = true -- "send", or "reserved": the slot is ours after the wait
+    if decision.action == "reserved" then
+      local on_retry = context.hooks.on_retry
+      if on_retry then self:hook(on_retry, { attempt = self.attempts, reason = "rate_limit_remaining", wait = wait }) end
+      return { action = "wait", wait = wait }
+    end
   end
-  if wait == 0 then return GO end
-  local on_retry = self.context.hooks.on_retry
-  if on_retry then self:hook(on_retry, { attempt = self.attempts, reason = "rate_limit_remaining", wait = wait }) end
-  return { action = "wait", wait = wait }
+  if not governor:enter(self.key, context.log) then return { action = "wait", wait = POLL } end
+  self.admitted, self.entered = false, true
+  return GO
 end
 
---- Has this endpoint answered before (so its limits are known, or it sent none)?
-function Exchange:endpoint_known()
-  return (self.context.limits:get(self.key) or self.context.probed:get(self.key)) ~= nil
-end
-
---- Notes that this endpoint has answered once.
-function Exchange:endpoint_answered()
-  self.context.probed:set(self.key, true)
+--- Tells the governor an attempt ended: with `res`, or without an answer.
+function Exchange:release(res)
+  local context = self.context
+  context.governor:learn(self.key, res, self.entered, context.log, self.known ~= nil)
+  self.entered = false
 end
 
 --- Marks the start of an attempt.
@@ -125,20 +129,43 @@ function Exchange:begin()
   end
 end
 
+-- Gives the admission back when what starts an attempt raises (a hook, a
+-- request the transport refuses), then raises on.
+local function admitted_or_released(exchange, ok, ...)
+  if not ok then
+    exchange:release(nil)
+    error((...), 0)
+  end
+  return ...
+end
+
+local function begin_and_perform(exchange, carrier)
+  exchange:begin()
+  return carrier:perform(exchange)
+end
+
+local function begin_and_start(exchange, engine, id)
+  exchange:begin()
+  engine:start(id, exchange.method, exchange.target, exchange.headers, exchange.body, exchange.timeout)
+end
+
+--- Makes one attempt through `carrier:perform`: what `settle` takes.
+function Exchange:attempt(carrier)
+  return admitted_or_released(self, pcall(begin_and_perform, self, carrier))
+end
+
+--- Starts one attempt on an engine (`engine:start`), for the drivers.
+function Exchange:start_on(engine, id)
+  admitted_or_released(self, pcall(begin_and_start, self, engine, id))
+end
+
 --- Takes an attempt's outcome (what the transport returned).
 -- @treturn table `{ action = "retry", wait = seconds }` or `{ action = "done", res = res, err = err }`
 function Exchange:settle(res, message, code)
   local context = self.context
   local hooks = context.hooks
+  self:release(res)
   if res then
-    if res.rate_limit then
-      local last = context.limits:get(self.key)
-      if not last then
-        last = {}
-        context.limits:set(self.key, last, self.known ~= nil)
-      end
-      last.rate_limit, last.date, last.received_at = res.rate_limit, res.date, res.received_at
-    end
     if hooks.on_response then
       self:hook(hooks.on_response, { attempt = self.attempts, status = res.status, rate_limit = res.rate_limit,
         headers = res.headers })

@@ -8,7 +8,7 @@
 local core = require "sentry.core_loader" -- first: a missing or mismatched core is the error to report
 local Client = require "sentry.client"
 local config = require "sentry.config"
-local endpoint_memory = require "sentry.endpoint_memory"
+local governor = require "sentry.governor"
 local errors = require "sentry.errors"
 local json = require "sentry.json"
 local token = require "sentry.token"
@@ -95,6 +95,11 @@ end
 -- - `keepalive_pool_size`, `keepalive_timeout`: OpenResty's idle connections
 --   kept per worker and origin, and for how many seconds
 -- - `log`: `function(level, message)` for the library's warnings (default: stderr)
+-- - `budget`: where rate-limit budgets live, shared by every client of the
+--   token: process memory (default), `{ shared_dict = "name" }` (a
+--   `lua_shared_dict`, shared by nginx workers) or `{ redis = { host, port,
+--   timeout, password, database, prefix } }` (shared by hosts); see
+--   `sentry.budget_stores` and the README's "Many callers, workers and hosts"
 -- - `config`: `false` skips the `.sentryclirc` files; `env`, `home`, `cwd`:
 --   where configuration is read from (see `sentry.config.resolve`)
 -- - `hooks`: functions called with one table, never holding the token:
@@ -143,6 +148,9 @@ function sentry.new(opts)
     log("warn", "TLS certificate verification is off (insecure = true): anyone on the network path can read the token")
   end
 
+  local budgets, budget_problem = governor.for_token(settings.token, settings.budget)
+  if not budgets then return nil, errors.invalid(budget_problem) end
+
   local info = token.parse(settings.token)
   settings.user_agent = "sentry-lua/" .. sentry.VERSION .. (settings.user_agent and " " .. settings.user_agent or "")
   local carrier, carrier_problem = transport.new(settings)
@@ -164,7 +172,7 @@ function sentry.new(opts)
   }, Client)
   client.api = api_namespace(client)
   client._exchange_context = {
-    base_url = root, limits = endpoint_memory.new(), probed = endpoint_memory.new(), retry = core.new_policy(settings),
+    base_url = root, governor = budgets, log = log, retry = core.new_policy(settings),
     policy = { max_retry_wait = settings.max_retry_wait, max_total_wait = settings.max_total_wait,
       reset_margin = settings.reset_margin }, hooks = settings.hooks or {}, scrub = scrub,
     follow_redirects = settings.follow_redirects, token_scopes = function() return client:_token_scopes() end,

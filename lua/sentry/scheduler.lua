@@ -1,9 +1,9 @@
 --- Decides which queued exchanges may start, for drivers that run many at
 -- once (the blocking batch and the event-loop driver). It keeps in flight at
--- most the caller's concurrency and, per endpoint, what the server's
--- X-Sentry-Rate-Limit-Concurrent* headers allow; an endpoint it knows nothing
--- about gets one request first, to learn its limits before the rest follow.
--- Waits (rate-limit pauses, retries) delay only their own exchange.
+-- most the caller's concurrency; each exchange also asks its budget's
+-- governor (`sentry.governor`: the endpoint's window, its concurrency, one
+-- request first to an endpoint nothing is known about). Waits (rate-limit
+-- pauses, retries) delay only their own exchange.
 -- @module sentry.scheduler
 local core = require "sentry.core_loader"
 local errors = require "sentry.errors"
@@ -24,8 +24,6 @@ function Scheduler.new(concurrency, on_done, contain)
     waiting = {},       -- { id, exchange, ready_at, group } in arrival order
     running = {},       -- id -> its waiting entry
     in_flight = 0,
-    per_key = {},       -- endpoint key -> requests in flight
-    caps = {},          -- endpoint key -> most in flight the server allows us
   }, Scheduler)
 end
 
@@ -53,34 +51,19 @@ function Scheduler:finished()
   return self.in_flight == 0 and #self.waiting == 0
 end
 
-function Scheduler:endpoint_allows(exchange)
-  local key = exchange.key
-  local cap = self.caps[key]
-  if cap == nil then
-    -- never seen: one request first; limits come back with its response
-    cap = exchange:endpoint_known() and math.huge or 1
-  end
-  return (self.per_key[key] or 0) < cap
-end
-
 -- Starts or delays one due, allowed entry; "finished" when it will not wait any more.
 local function try_start(self, entry, engine, now)
   local exchange = entry.exchange
-  local key = exchange.key
-  local pause = exchange:pause(self.per_key[key] or 0)
+  local pause = exchange:pause()
   if pause.action == "fail" then
     self.on_done(entry.id, nil, pause.err)
     return "finished"
   elseif pause.action == "wait" then
     entry.ready_at = now + pause.wait
-  elseif pause.action == "await_response" then
-    entry.ready_at = now
   else
-    exchange:begin()
-    engine:start(entry.id, exchange.method, exchange.target, exchange.headers, exchange.body, exchange.timeout)
+    exchange:start_on(engine, entry.id)
     self.running[entry.id] = entry
     self.in_flight = self.in_flight + 1
-    self.per_key[key] = (self.per_key[key] or 0) + 1
     if entry.group then entry.group.in_flight = entry.group.in_flight + 1 end
     return "finished"
   end
@@ -98,7 +81,7 @@ function Scheduler:start_ready(engine)
   for _, entry in ipairs(waiting) do
     local group = entry.group
     local started = false
-    if entry.ready_at <= now and self.in_flight < self.concurrency and self:endpoint_allows(entry.exchange)
+    if entry.ready_at <= now and self.in_flight < self.concurrency
         and (not group or group.in_flight < group.limit) then
       started = guarded(self, entry.id, entry.exchange, try_start, entry, engine, now) == "finished"
     end
@@ -108,17 +91,6 @@ function Scheduler:start_ready(engine)
     end
   end
   return next_due
-end
-
---- Learns what the server allows from a response's concurrency headers: at the
--- time it answered, `remaining` more were allowed beyond the `ours` we had in flight.
-function Scheduler:learn(exchange, rate_limit, ours)
-  local key = exchange.key
-  exchange:endpoint_answered()
-  if not rate_limit then return end
-  local cap = rate_limit.concurrent_limit or math.huge
-  if rate_limit.concurrent_remaining then cap = math.min(cap, ours + rate_limit.concurrent_remaining) end
-  self.caps[key] = math.max(cap, 1)
 end
 
 local function settle(self, entry, completion)
@@ -131,15 +103,12 @@ local function settle(self, entry, completion)
   end
 end
 
--- Takes exchange `id` off the running ones; also returns how many to its
--- endpoint were in flight, itself included.
+-- Takes exchange `id` off the running ones.
 local function stop_running(self, id)
   local entry = self.running[id]
-  local key = entry.exchange.key
-  local ours = self.per_key[key]
-  self.running[id], self.in_flight, self.per_key[key] = nil, self.in_flight - 1, ours - 1
+  self.running[id], self.in_flight = nil, self.in_flight - 1
   if entry.group then entry.group.in_flight = entry.group.in_flight - 1 end
-  return entry, ours
+  return entry
 end
 
 --- Drops exchange `id`, waiting or in flight (then the engine stops its
@@ -154,15 +123,24 @@ function Scheduler:cancel(id, engine)
   end
   if not self.running[id] then return false end
   engine:cancel(id)
-  stop_running(self, id)
+  stop_running(self, id).exchange:release(nil)
   return true
+end
+
+--- Forgets every exchange, giving back the places in flight of those under
+-- way (their transfers end with the engine; `on_done` is not called).
+function Scheduler:abandon()
+  for id, entry in pairs(self.running) do
+    self.running[id] = nil
+    entry.exchange:release(nil)
+  end
+  self.waiting, self.in_flight = {}, 0
 end
 
 --- Takes one completion from the engine: `{ id, res }` or `{ id, message, code }`.
 function Scheduler:complete(completion)
   local id = completion.id
-  local entry, ours = stop_running(self, id)
-  if completion.res then self:learn(entry.exchange, completion.res.rate_limit, ours) end
+  local entry = stop_running(self, id)
   guarded(self, id, entry.exchange, settle, entry, completion)
 end
 

@@ -89,3 +89,48 @@ need_fake() {
 seconds_below() {
   awk -v limit="$1" -v value="$2" 'BEGIN { exit !(value != "" && value + 0 < limit + 0) }'
 }
+
+# nginx for the suites that run the module inside it.
+stop_nginx() {
+  if [ -f "$1/nginx.pid" ]; then
+    kill -TERM "$(cat "$1/nginx.pid")" 2>/dev/null
+    i=0
+    while [ -f "$1/nginx.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  fi
+}
+
+# Escapes a value for the right-hand side of a sed s||| command.
+sed_value() {
+  printf '%s' "$1" | sed 's/[\\|&]/\\&/g'
+}
+
+# As root, nginx would run its worker as nobody, who may not read the checkout.
+user_line=""
+[ "$(id -u)" -eq 0 ] && user_line="user root;"
+
+# start_nginx CONF PREFIX [SED-ARGS...]: nginx ($nginx) from spec/hosts/CONF in
+# PREFIX, on a free $port; SED-ARGS fill the configuration's own placeholders.
+starts=0
+start_nginx() {
+  conf=$1
+  conf_prefix=$2
+  shift 2
+  attempt=0
+  starts=$((starts + 1))
+  while [ $attempt -lt 20 ]; do
+    attempt=$((attempt + 1))
+    port=$(awk -v seed="$$$starts$attempt" 'BEGIN { srand(seed); print 20000 + int(rand() * 40000) }')
+    : >"$conf_prefix/error.log" # a port found taken is no error of the run
+    sed -e "s|\${PREFIX}|$(sed_value "$conf_prefix")|g" -e "s|\${ROOT}|$(sed_value "$root")|g" \
+      -e "s|\${PORT}|$port|g" -e "s|\${USER}|$user_line|g" "$@" \
+      "$root/spec/hosts/$conf" >"$conf_prefix/nginx.conf"
+    # shellcheck disable=SC2154 # $nginx: the suite's nginx binary
+    if "$nginx" -p "$conf_prefix/" -c "$conf_prefix/nginx.conf" -e "$conf_prefix/error.log" \
+      >"$conf_prefix/start.log" 2>&1; then
+      return 0
+    fi
+    grep -q "Address already in use" "$conf_prefix/start.log" "$conf_prefix/error.log" 2>/dev/null || return 1
+  done
+  return 1
+}
+

@@ -54,6 +54,20 @@ function harness.transport()
   return require("sentry.cosocket").available() and "ngx" or "curl"
 end
 
+--- The interpreter running these specs (the lowest index of `arg`), as a
+-- path a child process started elsewhere can run.
+function harness.interpreter()
+  local interpreter, index = "lua", -1
+  while arg and arg[index] do
+    interpreter = arg[index]
+    index = index - 1
+  end
+  if interpreter:find("/", 1, true) and interpreter:sub(1, 1) ~= "/" then
+    interpreter = io.popen("pwd"):read("*l") .. "/" .. interpreter
+  end
+  return interpreter
+end
+
 --- Seconds since the epoch, sub-second.
 function harness.now()
   return require("sentry.core").now()

@@ -523,13 +523,19 @@ function control.hangup_next()
   until not line or line == ""
 end
 
--- GET /api/0/fake/concurrency/?ms=N[&limit=C]: holds the request so overlaps show
+-- GET /api/0/fake/concurrency/?ms=N[&limit=C][&stale_reset=1]: holds the request so overlaps show
 -- up in /__fake/stats (max_in_flight). With limit, it announces a concurrency
 -- limit of C like sentry.io (ConcurrentLimit/ConcurrentRemaining) and answers
--- 429 to a request beyond it.
+-- 429 to a request beyond it. With stale_reset, a window that ended long ago
+-- (Limit 40, Remaining 39, Reset in 2023), as a broken proxy or cache may send.
 function control.concurrency(req)
   local in_flight = state.in_flight()
   local limit = req:number_arg("limit")
+  if req:arg("stale_reset") then
+    ngx.header["X-Sentry-Rate-Limit-Limit"] = 40
+    ngx.header["X-Sentry-Rate-Limit-Remaining"] = 39
+    ngx.header["X-Sentry-Rate-Limit-Reset"] = 1700000000
+  end
   if limit then
     ngx.header["X-Sentry-Rate-Limit-ConcurrentLimit"] = limit
     ngx.header["X-Sentry-Rate-Limit-ConcurrentRemaining"] = math.max(limit - in_flight, 0)
