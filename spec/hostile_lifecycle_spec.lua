@@ -8,19 +8,6 @@ local quote = shell.quote
 local source_dir = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") or "."
 local repo_root = shell.capture("cd " .. quote(source_dir .. "/..") .. " && pwd"):gsub("\n$", "")
 
--- The interpreter running these specs: the lowest index of `arg`.
-local function interpreter()
-  local found, index = "lua", -1
-  while arg and arg[index] do
-    found = arg[index]
-    index = index - 1
-  end
-  if found:find("/", 1, true) and found:sub(1, 1) ~= "/" then
-    found = shell.capture("pwd"):gsub("\n$", "") .. "/" .. found
-  end
-  return found
-end
-
 -- package.cpath with relative entries made absolute, for a child process.
 local function absolute_cpath()
   return (package.cpath:gsub("[^;]+", function(entry)
@@ -46,7 +33,7 @@ local function run_child(body)
     body,
   }, "\n"))
   -- a loop that never ends is a failure (exit 124), not a suite that hangs
-  local output = shell.capture("timeout 60 " .. quote(interpreter()) .. " " .. quote(script) .. " 2>&1; echo \"exit=$?\"")
+  local output = shell.capture("timeout 60 " .. quote(harness.interpreter()) .. " " .. quote(script) .. " 2>&1; echo \"exit=$?\"")
   os.remove(script)
   local status = tonumber(output:match("exit=(%d+)%s*$"))
   return output:gsub("exit=%d+%s*$", ""), status
