@@ -16,6 +16,10 @@ tokens.legacy = "5fe32a117dc784107c0d813f2ac1bf63e4d18d12d5ab5f409aec749bbf1e94c
 -- Well-formed, but the server has never issued it.
 tokens.unknown_to_server = "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"
 
+-- A token only one spec uses, so its rate-limit budget starts empty whatever
+-- ran before it in the process (budgets are per token and process).
+tokens.own_budget = "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"
+
 -- A marker that cannot appear by accident, so a spec can grep output for it to
 -- prove the token never leaks into errors, logs or tostring().
 tokens.DISTINCTIVE_MARKER = "feedfacecafebeef"
@@ -49,6 +53,7 @@ local READ_SCOPES = {
 tokens.grants = {
   [tokens.user_full] = { kind = "user", scopes = FULL_SCOPES },
   [tokens.user_read] = { kind = "user", scopes = READ_SCOPES },
+  [tokens.own_budget] = { kind = "user", scopes = READ_SCOPES },
   [tokens.legacy] = { kind = "legacy", scopes = { "org:read", "project:read", "event:read" } },
   [tokens.distinctive] = { kind = "user", scopes = FULL_SCOPES },
   [tokens.distinctive_unknown] = { kind = "user", scopes = FULL_SCOPES },
