@@ -151,4 +151,79 @@ describe("a budget in Redis", function()
     assert.matches(key, keys, 1, true)
     client:close()
   end)
+
+  it("keeps one connection for every token, and a client's wrong password to itself", function()
+    if not port then pending("redis-server is not installed (make deps)") return end
+    local wrong = assert(harness.client { sleep = core.sleep, log = function() end,
+      budget = { redis = { host = "127.0.0.1", port = port, password = "not-the-password" } } })
+    assert(wrong:get("/fake/limited/" .. unique("password") .. "/", { query = QUERY }))
+    local logged = {}
+    for i = 1, 50 do
+      local token = "sntryu_" .. string.format("%064x", i)
+      local client = assert(harness.client { token = token, sleep = core.sleep,
+        log = function(level, message) logged[#logged + 1] = level .. ": " .. message end,
+        budget = { redis = { host = "127.0.0.1", port = port } } })
+      local res, err = client:get("/fake/limited/" .. unique("tokens") .. "/", { query = QUERY })
+      assert.is_true(res ~= nil or err.kind == "unauthorized", tostring(err))
+      client:close()
+    end
+    assert.are.same({}, logged) -- the other password's failure is not theirs
+    local connections = select(2, shell.capture("redis-cli -p " .. port .. " client list"):gsub("\n", ""))
+    assert.is_true(connections <= 3, connections .. " connections") -- ours, redis-cli's, an earlier spec's
+    local keys = shell.capture("redis-cli -p " .. port .. " --scan --pattern 'sentry:*tokens*'")
+    assert.is_true(select(2, keys:gsub("\n", "")) >= 50)
+    wrong:close()
+  end)
+end)
+
+describe("a Redis that does not answer like Redis", function()
+  local server_port, pid
+  setup(function() harness.server() end)
+  after_each(function()
+    if pid then shell.run("kill " .. pid .. " 2>/dev/null") end
+    pid = nil
+  end)
+
+  local function start(mode)
+    if not pcall(require, "socket") then return false end
+    server_port = math.random(20000, 59999)
+    pid = shell.capture(string.format("%s spec/support/hostile_redis.lua %s %d >/dev/null 2>&1 & echo $!",
+      shell.quote(harness.interpreter()), mode, server_port)):match("%d+")
+    for _ = 1, 50 do
+      local probe = require("socket").tcp()
+      probe:settimeout(0.1)
+      local connected = probe:connect("127.0.0.1", server_port)
+      probe:close()
+      if connected then return true end
+      core.sleep(0.05)
+    end
+    error("the hostile server did not start")
+  end
+
+  -- Every request still goes, soon, through this process's own budget, and
+  -- the log says once what was wrong.
+  local cases = {
+    { "ok", "SCRIPT LOAD was not answered with a script's SHA-1" },
+    { "spin", "unexpected reply from Redis to admit" },
+    { "drip", "timeout" },
+    { "huge", "a reply longer than 65536 bytes" },
+  }
+  for _, case in ipairs(cases) do
+    local mode, problem = case[1], case[2]
+    it("'" .. mode .. "': admits locally at once and warns once: " .. problem, function()
+      if not start(mode) then pending("LuaSocket is not installed (make deps)") return end
+      local logged = {}
+      local client = assert(harness.client { sleep = core.sleep, token = harness.tokens.user_read,
+        log = function(level, message) logged[#logged + 1] = level .. ": " .. message end,
+        budget = { redis = { host = "127.0.0.1", port = server_port, timeout = 0.3 } } })
+      local key = unique(mode)
+      local started = core.now()
+      for _ = 1, 3 do assert(client:get("/fake/limited/" .. key .. "/", { query = QUERY })) end
+      local elapsed = core.now() - started
+      assert.is_true(elapsed < 2, string.format("took %.2f s", elapsed))
+      assert.are.equal(1, #logged, table.concat(logged, "\n"))
+      assert.matches(problem, logged[1], 1, true)
+      client:close()
+    end)
+  end
 end)

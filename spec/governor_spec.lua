@@ -5,6 +5,7 @@
 local harness = require "harness"
 local fake = harness.fake
 local core = require "sentry.core"
+local governor = require "sentry.governor"
 
 local LIMIT, WINDOW = 10, 1 -- the endpoint: 10 requests per 1 s window
 local CALLERS = 50
@@ -184,6 +185,29 @@ describe("one budget for every caller", function()
     -- one first, then ten at a time: such a header tells nothing about the window now
     local stats = fake.stats()
     assert.is_true(stats.max_in_flight >= 5, stats.max_in_flight .. " in flight at most")
+    client:close()
+  end)
+
+  -- A place in flight its caller never gave back (a worker killed mid-request,
+  -- with a shared store) is freed only after admission.FLIGHT_TTL; until then
+  -- a request waits for a place no longer than it waits for a window.
+  it("waits for a place in flight no longer than max_retry_wait", function()
+    local token = harness.tokens.own_budget
+    local client = assert(harness.client { token = token, sleep = core.sleep, max_retry_wait = 0.3 })
+    assert(client:get("/fake/concurrency/", { query = { ms = 1, limit = 1 } }))
+    -- the caller that dies holding the endpoint's only place
+    assert.is_true(governor.for_token(token):enter("GET /api/0/fake/concurrency/"))
+    local started = core.now()
+    local res, err = client:get("/fake/concurrency/", { query = { ms = 1, limit = 1 } })
+    local elapsed = core.now() - started
+    assert.is_nil(res)
+    assert.are.equal("rate_limited", err.kind)
+    assert.matches("no place among the requests in flight came free in 0.3 s; not waiting longer than "
+      .. "max_retry_wait", err.detail, 1, true)
+    assert.is_true(elapsed >= 0.25 and elapsed < 2, string.format("took %.2f s", elapsed))
+    -- the place comes back: the next request goes
+    governor.for_token(token):learn("GET /api/0/fake/concurrency/", nil, true)
+    assert(client:get("/fake/concurrency/", { query = { ms = 1, limit = 1 } }))
     client:close()
   end)
 

@@ -75,6 +75,10 @@ describe("sentry.json", function()
     end
     -- of a repeated key, the last value wins
     assert.are.equal(2, json.decode('{"a":1,"a":2}').a)
+    -- JSON has no length limit on numbers: 1000 digits read as strtod reads them
+    local long = "0." .. string.rep("0", 998) .. "1e1000"
+    assert.are.equal(tonumber(long), json.decode("[" .. long .. "]")[1])
+    assert.are.equal(1e300, json.decode("1" .. string.rep("0", 300)))
   end)
 
   it("says what is wrong and where, for each kind of bad text", function()

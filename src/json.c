@@ -154,14 +154,18 @@ static const double POWERS_OF_TEN[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
 /* strtod for the rare number the exact fast path cannot take, with the
  * C locale's '.' whatever the process's locale says. */
 static int slow_number(decoder *d, size_t start, size_t len, double *out) {
-  char text[320];
-  char *dot;
-  if (len >= sizeof text) return fail(d, "a number is longer than 319 characters");
+  char small[320];
+  char *text = small, *dot;
+  if (len >= sizeof small) { /* valid JSON has no length limit: 1000 zeros and a 1 */
+    text = malloc(len + 1);
+    if (text == NULL) return fail(d, "out of memory reading a long number");
+  }
   memcpy(text, d->s + start, len);
   text[len] = '\0';
   dot = strchr(text, '.');
   if (dot != NULL) *dot = localeconv()->decimal_point[0];
   *out = strtod(text, NULL);
+  if (text != small) free(text);
   return 1;
 }
 

@@ -57,7 +57,7 @@ end
 -- @treturn Exchange
 function Exchange.new(context, request)
   request.context = context
-  request.attempts, request.redirects, request.waited = 0, 0, 0
+  request.attempts, request.redirects, request.waited, request.place_waited = 0, 0, 0, 0
   request.idempotent = IDEMPOTENT[request.method] or false
   return setmetatable(request, Exchange)
 end
@@ -106,8 +106,21 @@ function Exchange:pause()
       return { action = "wait", wait = wait }
     end
   end
-  if not governor:enter(self.key, context.log) then return { action = "wait", wait = POLL } end
-  self.admitted, self.entered = false, true
+  if not governor:enter(self.key, context.log) then
+    -- all the places in flight are taken; one held by a process that died is
+    -- freed only after admission.FLIGHT_TTL, so the same limits bound this wait
+    self.place_waited = self.place_waited + POLL
+    local refused = self.place_waited > policy.max_retry_wait and "not waiting longer than max_retry_wait"
+      or self:charge(POLL)
+    if refused then
+      return { action = "fail", err = errors.new { kind = "rate_limited", method = self.method, url = self.target,
+        retry_after = POLL, rate_limit = governor:last_rate_limit(self.key), attempts = self.attempts,
+        detail = string.format("no place among the requests in flight came free in %.1f s; %s",
+          self.place_waited, refused) } }
+    end
+    return { action = "wait", wait = POLL }
+  end
+  self.admitted, self.entered, self.place_waited = false, true, 0
   return GO
 end
 

@@ -22,16 +22,29 @@ Governor.__index = Governor
 --- Seconds between tries of a failed shared store.
 governor.STORE_RETRY = 1
 
--- token digest .. store identity -> Governor; budgets outlive clients
-local registry = {}
+-- Stores by identity, one each per process: every token's budgets share it
+-- (keys carry the token's digest), so many tokens cost one connection.
+local stores = {}
 
--- A name for the store an option asks for: the registry's key beside the token.
+-- token digest .. store identity -> Governor. Weak: a governor holds only
+-- this process's view (clock skew, the latest headers), the budget itself is
+-- in the store, so one no client uses can go; the most recent stay for
+-- clients made per request.
+local governors = setmetatable({}, { __mode = "v" })
+local recent, recent_next = {}, 1 -- luacheck: ignore 241 (only written: it keeps governors alive)
+
+--- Governors kept alive without a client, the most recently asked for.
+governor.KEEP_RECENT = 64
+
+-- A name for the store an option asks for: what makes two stores different
+-- (the password only as a digest: the name is a table key, never printed).
 local function store_id(budget)
   if budget == nil then return "memory" end
   if budget.shared_dict then return "dict:" .. budget.shared_dict end
   local redis = budget.redis
-  return "redis:" .. redis.host .. ":" .. tostring(redis.port or 6379) .. "/" .. tostring(redis.database)
-    .. "/" .. tostring(redis.prefix)
+  return table.concat({ "redis", redis.host, tostring(redis.port or 6379), tostring(redis.database),
+    tostring(redis.prefix), tostring(redis.timeout),
+    redis.password and core.sha256_hex(redis.password) or "" }, "\0")
 end
 
 -- The store an option asks for.
@@ -41,7 +54,21 @@ local function open_store(budget)
   return require("sentry.redis_store").new(budget.redis)
 end
 
---- The governor of a token's budgets in a store (made once per process).
+-- The store and its outage record (shared by every governor on it).
+local function store_for(budget)
+  local id = store_id(budget)
+  local entry = stores[id]
+  if not entry then
+    local store, problem = open_store(budget)
+    if not store then return nil, problem end
+    -- failed_until: while set, the store is not asked (core.monotonic); warned: this outage was reported
+    entry = { store = store, outage = { failed_until = nil, warned = false } }
+    stores[id] = entry
+  end
+  return entry, id
+end
+
+--- The governor of a token's budgets in a store.
 -- @tparam string token the token (only its SHA-256 is kept)
 -- @tparam[opt] table budget the `budget` option: nil (process memory),
 --   `{ shared_dict = name }` or `{ redis = { host, port, ... } }`
@@ -49,22 +76,24 @@ end
 -- @treturn ?string why the store cannot be used
 function governor.for_token(token, budget)
   local digest = core.sha256_hex(token)
-  local kind = store_id(budget)
+  local entry, kind = store_for(budget)
+  if not entry then return nil, kind end
   local id = digest .. " " .. kind
-  local found = registry[id]
-  if found then return found end
-  local store, problem = open_store(budget)
-  if not store then return nil, problem end
-  found = setmetatable({
-    prefix = "sentry:" .. digest:sub(1, 16) .. ":", -- 64 bits tell tokens apart
-    store = store,
-    fallback = kind ~= "memory" and budget_stores.memory() or nil,
-    failed_until = nil, -- while set, the shared store is not asked (core.monotonic)
-    warned = false,     -- this outage was reported (once)
-    skew = 0,           -- how far the server's clock is ahead of ours
-    last = endpoint_memory.new(), -- endpoint key -> the latest rate_limit a response reported
-  }, Governor)
-  registry[id] = found
+  local found = governors[id]
+  if not found then
+    found = setmetatable({
+      prefix = "sentry:" .. digest:sub(1, 16) .. ":", -- 64 bits tell tokens apart
+      store = entry.store,
+      outage = entry.outage,
+      -- while a shared store fails: this process's memory, keyed the same way
+      fallback = kind ~= "memory" and store_for(nil).store or nil,
+      skew = 0,           -- how far the server's clock is ahead of ours
+      last = endpoint_memory.new(), -- endpoint key -> the latest rate_limit a response reported
+    }, Governor)
+    governors[id] = found
+  end
+  recent[recent_next] = found
+  recent_next = recent_next % governor.KEEP_RECENT + 1
   return found
 end
 
@@ -77,22 +106,22 @@ end
 
 -- Runs one store step; on failure, the same step on the local fallback.
 function Governor:_call(step, log, ...)
-  local store = self.store
+  local store, outage = self.store, self.outage
   if self.fallback then
-    if self.failed_until and core.monotonic() < self.failed_until then
+    if outage.failed_until and core.monotonic() < outage.failed_until then
       store = self.fallback
     else
       local results = { pcall(store[step], store, ...) }
       if not failed(results) then
-        if self.failed_until then
-          self.failed_until, self.warned = nil, false -- the next outage warns again
+        if outage.failed_until then
+          outage.failed_until, outage.warned = nil, false -- the next outage warns again
           if log then log("info", "the rate-limit store (" .. store.name .. ") answers again: budgets are shared again") end
         end
         return unpack(results, 2, 4)
       end
-      self.failed_until = core.monotonic() + governor.STORE_RETRY
-      if not self.warned and log then
-        self.warned = true
+      outage.failed_until = core.monotonic() + governor.STORE_RETRY
+      if not outage.warned and log then
+        outage.warned = true
         log("warn", "the rate-limit store (" .. store.name .. ") failed (" .. tostring(results[3] or results[2])
           .. "): admitting requests with this process's own budget until it answers again")
       end

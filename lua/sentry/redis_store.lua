@@ -7,6 +7,7 @@
 -- locally (see `sentry.governor`).
 -- @module sentry.redis_store
 local admission = require "sentry.admission"
+local core = require "sentry.core_loader"
 
 local redis_store = {}
 
@@ -59,31 +60,88 @@ local function encode(args)
   return table.concat(parts)
 end
 
--- One RESP reply: a string, number, array, false (nil bulk), or nil, message.
-local function read_reply(sock)
-  local line, err = sock:receive("*l")
-  if not line then return nil, err end
+-- Limits on what a reply may be: ours are a few short strings, so anything
+-- larger is not our script answering (a wrong port, a proxy, a broken server).
+local MAX_BUFFER = 64 * 1024
+local MAX_ITEMS = 8
+
+-- Reads a reply within a deadline for the whole reply, not for each read: a
+-- server that drips bytes cannot hold a request past `timeout`.
+local Reader = {}
+Reader.__index = Reader
+
+local function new_reader(sock, deadline)
+  return setmetatable({ sock = sock, deadline = deadline, buffer = "", cosocket = sock.receiveany ~= nil }, Reader)
+end
+
+-- Gives the socket's next operation what is left of the deadline, or raises.
+local function time_left(sock, deadline)
+  local left = deadline - core.monotonic()
+  if left <= 0 then error("timeout", 0) end
+  if sock.receiveany then sock:settimeout(math.max(1, math.floor(left * 1000))) else sock:settimeout(left, "t") end
+  return left
+end
+
+-- Appends whatever arrives next (at least one byte), or raises.
+function Reader:fill()
+  local sock, data, err, partial = self.sock
+  local left = time_left(sock, self.deadline)
+  if self.cosocket then
+    data, err = sock:receiveany(4096)
+  else
+    local readable = require("socket").select({ sock }, nil, left)
+    if not readable[1] and not sock:dirty() then error("timeout", 0) end
+    sock:settimeout(0)
+    data, err, partial = sock:receive(4096)
+    data = data or partial
+    if data == "" then data = nil end
+  end
+  if not data then error(tostring(err or "closed"), 0) end
+  self.buffer = self.buffer .. data
+  if #self.buffer > MAX_BUFFER then error("a reply longer than " .. MAX_BUFFER .. " bytes", 0) end
+end
+
+function Reader:line()
+  while true do
+    local at = self.buffer:find("\r\n", 1, true)
+    if at then
+      local line = self.buffer:sub(1, at - 1)
+      self.buffer = self.buffer:sub(at + 2)
+      return line
+    end
+    self:fill()
+  end
+end
+
+function Reader:bytes(n)
+  while #self.buffer < n do self:fill() end
+  local data = self.buffer:sub(1, n)
+  self.buffer = self.buffer:sub(n + 1)
+  return data
+end
+
+-- One RESP reply: a string, number, array, or false (nil bulk); an error
+-- reply or anything malformed raises.
+local function read_reply(reader, depth)
+  local line = reader:line()
   local kind, rest = line:sub(1, 1), line:sub(2)
   if kind == "+" then return rest end
-  if kind == "-" then return nil, rest end
-  if kind == ":" then return tonumber(rest) end
-  if kind == "$" then
-    local length = tonumber(rest)
-    if not length or length < 0 then return false end
-    local data, data_err = sock:receive(length + 2)
-    if not data then return nil, data_err end
-    return data:sub(1, length)
+  if kind == "-" then error(rest, 0) end
+  local count = tonumber(rest)
+  if kind == ":" and count then return count end
+  if kind == "$" and count then
+    if count < 0 then return false end
+    if count > MAX_BUFFER then error("a reply longer than " .. MAX_BUFFER .. " bytes", 0) end
+    local data = reader:bytes(count + 2)
+    if data:sub(-2) ~= "\r\n" then error("a malformed reply from Redis", 0) end
+    return data:sub(1, count)
   end
-  if kind == "*" then
+  if kind == "*" and count and count <= MAX_ITEMS and depth < 2 then
     local items = {}
-    for i = 1, tonumber(rest) or 0 do
-      local item, item_err = read_reply(sock)
-      if item == nil then return nil, item_err end
-      items[i] = item
-    end
+    for i = 1, count do items[i] = read_reply(reader, depth + 1) end
     return items
   end
-  return nil, "unexpected reply from Redis: " .. line:sub(1, 40)
+  error("unexpected reply from Redis: " .. string.format("%q", line:sub(1, 40)), 0)
 end
 
 --- A Redis store.
@@ -103,38 +161,44 @@ function redis_store.new(options)
   }, Store)
 end
 
--- One command, its reply; an error reply or a broken connection raises.
-local function command(sock, args)
+-- One command, its reply, read before `deadline` (core.monotonic); an error
+-- reply, a broken connection or a late or malformed reply raises.
+local function command(sock, deadline, args)
+  time_left(sock, deadline)
   local sent, err = sock:send(encode(args))
   if not sent then error(tostring(err), 0) end
-  local reply, reply_err = read_reply(sock)
-  if reply == nil then error(tostring(reply_err), 0) end
+  local reader = new_reader(sock, deadline)
+  local reply = read_reply(reader, 0)
+  if reader.buffer ~= "" then error("more bytes from Redis than one reply", 0) end
   return reply
 end
 
 -- A connection: a cosocket from nginx's pool in OpenResty, else a kept LuaSocket one.
-function Store:_connect()
+function Store:_connect(deadline)
+  if self.sock then return self.sock end
   local ngx = rawget(_G, "ngx")
-  local sock, fresh
-  if ngx and ngx.socket and ngx.socket.tcp then
-    sock = ngx.socket.tcp()
-    sock:settimeout(self.timeout * 1000)
-    local ok, err = sock:connect(self.host, self.port)
-    if not ok then error("cannot connect: " .. tostring(err), 0) end
-    fresh = sock:getreusedtimes() == 0
-  else
-    if self.sock then return self.sock end
-    sock = require("socket").tcp()
-    sock:settimeout(self.timeout)
-    local ok, err = sock:connect(self.host, self.port)
-    if not ok then
-      sock:close()
-      error("cannot connect: " .. tostring(err), 0)
-    end
-    self.sock, fresh = sock, true
+  local cosocket = ngx and ngx.socket and ngx.socket.tcp
+  local sock = cosocket and ngx.socket.tcp() or require("socket").tcp()
+  time_left(sock, deadline)
+  local ok, err = sock:connect(self.host, self.port)
+  if not ok then
+    sock:close()
+    error("cannot connect: " .. tostring(err), 0)
   end
-  if fresh and self.password then command(sock, { "AUTH", self.password }) end
-  if fresh and self.database then command(sock, { "SELECT", self.database }) end
+  if cosocket and sock:getreusedtimes() > 0 then return sock end
+  local ready, problem = pcall(function()
+    if self.password and command(sock, deadline, { "AUTH", self.password }) ~= "OK" then
+      error("AUTH was not answered OK", 0)
+    end
+    if self.database and command(sock, deadline, { "SELECT", self.database }) ~= "OK" then
+      error("SELECT " .. tostring(self.database) .. " was not answered OK", 0)
+    end
+  end)
+  if not ready then
+    sock:close()
+    error(problem, 0)
+  end
+  if not cosocket then self.sock = sock end -- nginx keeps cosockets in its own pool
   return sock
 end
 
@@ -143,14 +207,22 @@ local unpack = table.unpack or unpack
 -- Runs one step of the rule in Redis (loading the script when Redis does not
 -- have it: first use, or a restarted server); a broken connection is dropped.
 function Store:_run(args)
-  local sock = self:_connect()
+  local deadline = core.monotonic() + self.timeout
+  local sock = self:_connect(deadline)
   local ok, reply = pcall(function()
-    if not self.sha then self.sha = command(sock, { "SCRIPT", "LOAD", self.script }) end
-    local ran, result = pcall(command, sock, { "EVALSHA", self.sha, 0, unpack(args) })
+    local function load()
+      local sha = command(sock, deadline, { "SCRIPT", "LOAD", self.script })
+      if type(sha) ~= "string" or not sha:match("^%x+$") or #sha ~= 40 then
+        error("SCRIPT LOAD was not answered with a script's SHA-1", 0)
+      end
+      self.sha = sha
+    end
+    if not self.sha then load() end
+    local ran, result = pcall(command, sock, deadline, { "EVALSHA", self.sha, 0, unpack(args) })
     if ran then return result end
     if not tostring(result):match("^NOSCRIPT") then error(result, 0) end
-    self.sha = command(sock, { "SCRIPT", "LOAD", self.script })
-    return command(sock, { "EVALSHA", self.sha, 0, unpack(args) })
+    load()
+    return command(sock, deadline, { "EVALSHA", self.sha, 0, unpack(args) })
   end)
   if not ok then
     sock:close()
@@ -165,21 +237,40 @@ local function number_arg(value)
   return value == nil and "" or string.format("%.6f", value)
 end
 
+local ACTIONS = { send = true, reserved = true, ask_again = true, refuse = true }
+
+-- Only the script's own answers are believed: anything else (a server that
+-- answers every command alike, a wait that would spin) is a store failure.
+local function malformed(step, reply)
+  error(string.format("unexpected reply from Redis to %s: %s", step,
+    type(reply) == "table" and "an array of " .. #reply or string.format("%q", tostring(reply):sub(1, 40))), 0)
+end
+
 --- See `sentry.budget_stores`.
 function Store:admit(prefix, now, max_wait, margin)
   local reply = self:_run { "admit", self.key_prefix .. prefix, number_arg(now), number_arg(max_wait),
     number_arg(margin) }
-  return reply[1], tonumber(reply[2]), reply[3]
+  local action = type(reply) == "table" and reply[1]
+  local wait = type(reply) == "table" and type(reply[2]) == "string" and tonumber(reply[2])
+  if not ACTIONS[action] or not wait or wait ~= wait or wait < 0 or wait == math.huge
+    or (action == "ask_again" and wait <= 0) or (reply[3] and type(reply[3]) ~= "string") then
+    malformed("admit", reply)
+  end
+  return action, wait, reply[3] or nil
 end
 
 function Store:learn(prefix, now, reset, limit, remaining, concurrent_limit, concurrent_remaining, answered,
                      entered)
-  self:_run { "learn", self.key_prefix .. prefix, number_arg(now), number_arg(reset), number_arg(limit), number_arg(remaining),
-    number_arg(concurrent_limit), number_arg(concurrent_remaining), answered and "1" or "0", entered and "1" or "0" }
+  local reply = self:_run { "learn", self.key_prefix .. prefix, number_arg(now), number_arg(reset), number_arg(limit),
+    number_arg(remaining), number_arg(concurrent_limit), number_arg(concurrent_remaining), answered and "1" or "0",
+    entered and "1" or "0" }
+  if reply ~= 0 then malformed("learn", reply) end
 end
 
 function Store:enter(prefix)
-  return self:_run { "enter", self.key_prefix .. prefix } == 1
+  local reply = self:_run { "enter", self.key_prefix .. prefix }
+  if reply ~= 0 and reply ~= 1 then malformed("enter", reply) end
+  return reply == 1
 end
 
 return redis_store

@@ -64,12 +64,14 @@ end
 function text.closest(name, names)
   local best, best_distance, by_words
   for candidate in pairs(names) do
-    local distance = edit_distance(name, candidate)
-    if distance <= math.max(2, math.floor(#candidate / 5)) and distance < #candidate / 2 and (not best
+    local allowed = math.max(2, math.floor(#candidate / 5))
+    -- the lengths alone bound the distance from below: skip the quadratic work
+    local distance = math.abs(#name - #candidate) <= allowed and edit_distance(name, candidate) or math.huge
+    if distance <= allowed and distance < #candidate / 2 and (not best
         or distance < best_distance or (distance == best_distance and candidate < best)) then
       best, best_distance = candidate, distance
-    elseif #name >= 4 and holds_words(candidate:lower(), name) and (not by_words or #candidate < #by_words
-        or (#candidate == #by_words and candidate < by_words)) then
+    elseif #name >= 4 and #name <= 2 * #candidate and holds_words(candidate:lower(), name)
+        and (not by_words or #candidate < #by_words or (#candidate == #by_words and candidate < by_words)) then
       by_words = candidate
     end
   end
