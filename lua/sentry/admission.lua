@@ -11,10 +11,12 @@
 -- `probe` (the one request sent before anything is known), `open` (the
 -- endpoint sends no limits), `cap` and `flight` (concurrency).
 --
--- `ops` has `get(key)` -> number or nil, `set(key, value, ttl)`,
--- `add(key, value, ttl)` -> whether it was absent, `incr(key, delta, ttl)` ->
--- the new value (from 0 when absent, and then for `ttl` seconds: a count is not
--- kept alive by changes), `delete(key)`; each atomic.
+-- `ops` has `get(prefix, name)` -> number or nil, `set(prefix, name, value,
+-- ttl)`, `add(prefix, name, value, ttl)` -> whether it was absent,
+-- `incr(prefix, name, delta, ttl)` -> the new value (from 0 when absent, and
+-- then for `ttl` seconds: a count is not kept alive by changes),
+-- `delete(prefix, name)`; each atomic. A value's key is `prefix .. name` (the
+-- memory store keeps a table per prefix instead of joining them).
 -- @module sentry.admission
 local admission = {}
 
@@ -30,14 +32,18 @@ admission.FLIGHT_TTL = 60
 --- Seconds between two looks while a probe or the concurrency holds a request back.
 admission.POLL = 0.02
 
-local function window_key(prefix, window_end)
-  return prefix .. "n:" .. string.format("%d", window_end)
+-- The last name made: requests in one window ask for the same one.
+local last_end, last_name
+
+local function window_name(window_end)
+  if window_end ~= last_end then last_end, last_name = window_end, "n:" .. string.format("%d", window_end) end
+  return last_name
 end
 
 -- Raises a counter to at least `value` (counts only grow, so a race leaves it high: the safe side).
-local function raise(ops, key, value)
-  local current = ops.get(key) or 0
-  if current < value then ops.incr(key, value - current, admission.TTL) end
+local function raise(ops, prefix, name, value)
+  local current = ops.get(prefix, name) or 0
+  if current < value then ops.incr(prefix, name, value - current, admission.TTL) end
 end
 
 -- A slot in the window [start, start + span): the k-th of `limit`, spread
@@ -50,20 +56,20 @@ end
 -- Counts one request in a window of `limit`: its place (1..limit), or nil
 -- when the window is full. A count above the limit is taken back at once: it
 -- would hide a place given back later.
-local function take(ops, key, limit)
-  local k = ops.incr(key, 1, admission.TTL)
+local function take(ops, prefix, name, limit)
+  local k = ops.incr(prefix, name, 1, admission.TTL)
   if k <= limit then return k end
-  ops.incr(key, -1, admission.TTL)
+  ops.incr(prefix, name, -1, admission.TTL)
   return nil
 end
 
 -- Takes slot k of a later window, or gives it back when its time is too far.
-local function book(ops, key, now, start, span, limit, margin, max_wait)
-  local k = take(ops, key, limit)
+local function book(ops, prefix, name, now, start, span, limit, margin, max_wait)
+  local k = take(ops, prefix, name, limit)
   if not k then return nil end
   local wait = max(slot_time(start, span, k, limit, margin) - now, 0)
   if wait > max_wait then
-    ops.incr(key, -1, admission.TTL)
+    ops.incr(prefix, name, -1, admission.TTL)
     return "refuse", wait
   end
   if wait == 0 then return "send", 0 end
@@ -82,20 +88,20 @@ end
 -- @treturn number wait in seconds
 -- @treturn string why: `"window"`, `"probe"` or `"stale"` (for the caller's hooks)
 function admission.admit(ops, prefix, now, max_wait, margin)
-  if ops.get(prefix .. "open") then return "send", 0, "open" end
-  local window_end, limit = ops.get(prefix .. "end"), ops.get(prefix .. "limit")
-  local span = ops.get(prefix .. "span")
+  if ops.get(prefix, "open") then return "send", 0, "open" end
+  local window_end, limit = ops.get(prefix, "end"), ops.get(prefix, "limit")
+  local span = ops.get(prefix, "span")
   if not window_end or not limit or now >= window_end + (span or 1) then
     -- nothing known, or nothing heard for a whole window: one request goes first
-    if ops.add(prefix .. "probe", 1, admission.PROBE_TTL) then return "send", 0, "probe" end
+    if ops.add(prefix, "probe", 1, admission.PROBE_TTL) then return "send", 0, "probe" end
     return "ask_again", admission.POLL, "probe"
   end
-  if now < window_end - margin and take(ops, window_key(prefix, window_end), limit) then
+  if now < window_end - margin and take(ops, prefix, window_name(window_end), limit) then
     return "send", 0, "window"
   end
   if not span then
     -- only the next window's start is known: book it; later ones wait for its end
-    local action, wait = book(ops, prefix .. "after:" .. string.format("%d", window_end), now, window_end, 1,
+    local action, wait = book(ops, prefix, "after:" .. string.format("%d", window_end), now, window_end, 1,
       limit, margin, max_wait)
     if action then return action, wait, "window" end
     local until_known = max(window_end - now, 0) + margin + admission.POLL
@@ -106,7 +112,7 @@ function admission.admit(ops, prefix, now, max_wait, margin)
   for j = 1, windows do
     local start = window_end + (j - 1) * span
     if start - now > max_wait then return "refuse", start - now, "window" end
-    local action, wait = book(ops, window_key(prefix, start + span), now, start, span, limit, margin, max_wait)
+    local action, wait = book(ops, prefix, window_name(start + span), now, start, span, limit, margin, max_wait)
     if action then return action, wait, "window" end
   end
   return "refuse", windows * span, "window"
@@ -128,36 +134,36 @@ end
 -- @tparam boolean entered whether the request held a place in flight (see `enter`)
 function admission.learn(ops, prefix, now, reset, limit, remaining, concurrent_limit, concurrent_remaining, answered,
                          entered)
-  ops.delete(prefix .. "probe")
+  ops.delete(prefix, "probe")
   if answered and (concurrent_limit or concurrent_remaining) then
     -- callers outside this budget may hold some of the server's places too
     local cap = concurrent_limit or math.huge
-    if concurrent_remaining then cap = min(cap, (ops.get(prefix .. "flight") or 0) + concurrent_remaining) end
-    ops.set(prefix .. "cap", max(cap, 1), admission.TTL)
+    if concurrent_remaining then cap = min(cap, (ops.get(prefix, "flight") or 0) + concurrent_remaining) end
+    ops.set(prefix, "cap", max(cap, 1), admission.TTL)
   end
   -- below 0 only when the count expired under requests still in flight: start again from 0
-  if entered and ops.incr(prefix .. "flight", -1, admission.FLIGHT_TTL) < 0 then
-    ops.set(prefix .. "flight", 0, admission.FLIGHT_TTL)
+  if entered and ops.incr(prefix, "flight", -1, admission.FLIGHT_TTL) < 0 then
+    ops.set(prefix, "flight", 0, admission.FLIGHT_TTL)
   end
   if not answered then return end
   if not reset or not limit or reset < now - 1 then
-    ops.set(prefix .. "open", 1, admission.TTL)
+    ops.set(prefix, "open", 1, admission.TTL)
     return
   end
   reset = floor(reset)
-  ops.delete(prefix .. "open")
-  ops.set(prefix .. "limit", limit, admission.TTL)
-  local known_end = ops.get(prefix .. "end")
+  ops.delete(prefix, "open")
+  ops.set(prefix, "limit", limit, admission.TTL)
+  local known_end = ops.get(prefix, "end")
   if not known_end or reset > known_end then
-    ops.set(prefix .. "end", reset, admission.TTL)
+    ops.set(prefix, "end", reset, admission.TTL)
     if known_end then
       -- window ends are whole multiples of the window apart: the least gap is the window
-      local span = ops.get(prefix .. "span")
-      ops.set(prefix .. "span", min(span or math.huge, reset - known_end), admission.TTL)
-      raise(ops, window_key(prefix, reset), ops.get(prefix .. "after:" .. string.format("%d", known_end)) or 0)
+      local span = ops.get(prefix, "span")
+      ops.set(prefix, "span", min(span or math.huge, reset - known_end), admission.TTL)
+      raise(ops, prefix, window_name(reset), ops.get(prefix, "after:" .. string.format("%d", known_end)) or 0)
     end
   end
-  if remaining then raise(ops, window_key(prefix, reset), limit - remaining) end
+  if remaining then raise(ops, prefix, window_name(reset), limit - remaining) end
 end
 
 --- Takes a place among the requests in flight (counted always, so the
@@ -165,9 +171,9 @@ end
 -- @treturn boolean whether the request may go now (then it holds a place:
 --   `learn` gives it back)
 function admission.enter(ops, prefix)
-  local cap = ops.get(prefix .. "cap")
-  if ops.incr(prefix .. "flight", 1, admission.FLIGHT_TTL) <= (cap or math.huge) then return true end
-  ops.incr(prefix .. "flight", -1, admission.FLIGHT_TTL)
+  local cap = ops.get(prefix, "cap")
+  if ops.incr(prefix, "flight", 1, admission.FLIGHT_TTL) <= (cap or math.huge) then return true end
+  ops.incr(prefix, "flight", -1, admission.FLIGHT_TTL)
   return false
 end
 

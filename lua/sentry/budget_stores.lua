@@ -16,79 +16,98 @@ local core = require "sentry.core_loader"
 
 local budget_stores = {}
 
--- A store from primitive operations: the rule runs here, step by step.
-local function over(ops, name)
+-- A store from primitive operations: the rule runs here, step by step;
+-- `begin`, when given, runs before each step (the memory store reads its
+-- clock there once).
+local function over(ops, name, begin)
+  begin = begin or function() end
   return {
     name = name,
-    admit = function(_, prefix, now, max_wait, margin) return admission.admit(ops, prefix, now, max_wait, margin) end,
-    learn = function(_, ...) return admission.learn(ops, ...) end,
-    enter = function(_, prefix) return admission.enter(ops, prefix) end,
+    admit = function(_, prefix, now, max_wait, margin)
+      begin()
+      return admission.admit(ops, prefix, now, max_wait, margin)
+    end,
+    learn = function(_, ...)
+      begin()
+      return admission.learn(ops, ...)
+    end,
+    enter = function(_, prefix)
+      begin()
+      return admission.enter(ops, prefix)
+    end,
   }
 end
 
---- Entries in each of the memory store's two generations. A budget is a
--- handful of entries (its window, limit, counts), and any number of paths can
+--- Budgets in each of the memory store's two generations. A budget is a
+-- handful of values (its window, limit, counts), and any number of paths can
 -- make budgets (a server's next links, a script), so only the most recently
--- used are kept: about 50 to 100 endpoints. Forgetting a budget costs one
--- request sent first to learn it again. (1500 paths grow the store by about
--- 50 KB at this size, 190 KB at 1024.)
-budget_stores.MEMORY_GENERATION = 256
+-- used are kept. Forgetting a budget costs one request sent first to learn it
+-- again.
+budget_stores.MEMORY_GENERATION = 128
 
 --- Process memory: budgets shared by every client of the process.
 -- @treturn table a store
 function budget_stores.memory()
-  -- two generations, each a table of values and one of expiry times (core.monotonic)
-  local values, expiry, older_values, older_expiry, count = {}, {}, {}, {}, 0
-  local function insert(key, value, expires)
-    if count >= budget_stores.MEMORY_GENERATION then
-      older_values, older_expiry, values, expiry, count = values, expiry, {}, {}, 0
+  -- prefix -> { values, expiry } (expiry in core.monotonic time), in two generations
+  local budgets, older, count = {}, {}, 0
+  local clock = 0 -- core.monotonic() at the start of the running step
+  local last_prefix, last_budget -- a step asks for one budget several times
+  local function budget(prefix, create)
+    if prefix == last_prefix then return last_budget end
+    local found = budgets[prefix]
+    if found then
+      last_prefix, last_budget = prefix, found
+      return found
     end
-    values[key], expiry[key] = value, expires
-    count = count + 1
-  end
-  local function find(key)
-    local value = values[key]
-    if value == nil then
-      value = older_values[key]
-      if value == nil then return nil end
-      local expires = older_expiry[key]
-      older_values[key], older_expiry[key] = nil, nil
-      insert(key, value, expires)
-    end
-    if expiry[key] <= core.monotonic() then
-      values[key], expiry[key] = nil, nil
+    found = older[prefix]
+    if found then
+      older[prefix] = nil
+    elseif create then
+      found = { values = {}, expiry = {} }
+    else
       return nil
     end
-    return value
+    if count >= budget_stores.MEMORY_GENERATION then older, budgets, count = budgets, {}, 0 end
+    budgets[prefix], count = found, count + 1
+    last_prefix, last_budget = prefix, found
+    return found
   end
-  local function put(key, value, ttl)
-    if find(key) == nil then
-      insert(key, value, core.monotonic() + ttl)
-    else
-      values[key], expiry[key] = value, core.monotonic() + ttl
+  local function find(prefix, name)
+    local found = budget(prefix, false)
+    local value = found and found.values[name]
+    if value == nil then return nil, found end
+    if found.expiry[name] <= clock then
+      found.values[name], found.expiry[name] = nil, nil
+      return nil, found
     end
+    return value, found
+  end
+  local function put(prefix, name, value, ttl)
+    local found = budget(prefix, true)
+    found.values[name], found.expiry[name] = value, clock + ttl
   end
   return over({
     get = find,
     set = put,
-    add = function(key, value, ttl)
-      if find(key) ~= nil then return false end
-      insert(key, value, core.monotonic() + ttl)
+    add = function(prefix, name, value, ttl)
+      if find(prefix, name) ~= nil then return false end
+      put(prefix, name, value, ttl)
       return true
     end,
-    incr = function(key, delta, ttl)
-      local value = find(key)
+    incr = function(prefix, name, delta, ttl)
+      local value, found = find(prefix, name)
       if value == nil then
-        insert(key, delta, core.monotonic() + ttl)
+        put(prefix, name, delta, ttl)
         return delta
       end
-      values[key] = value + delta
+      found.values[name] = value + delta -- a count is not kept alive by changes
       return value + delta
     end,
-    delete = function(key)
-      values[key], expiry[key], older_values[key], older_expiry[key] = nil, nil, nil, nil
+    delete = function(prefix, name)
+      local found = budget(prefix, false)
+      if found then found.values[name], found.expiry[name] = nil, nil end
     end,
-  }, "process memory")
+  }, "process memory", function() clock = core.monotonic() end)
 end
 
 -- Turns a shared dict's `nil, err` into an error the governor catches.
@@ -110,16 +129,16 @@ function budget_stores.shared_dict(name)
       .. name .. " 1m;` in the http block of nginx.conf; shared dicts exist only inside OpenResty)"
   end
   return over({
-    get = function(key) return checked(dict:get(key)) end,
-    set = function(key, value, ttl) checked(dict:set(key, value, ttl)) end,
-    add = function(key, value, ttl)
-      local ok, err = dict:add(key, value, ttl)
+    get = function(prefix, key) return checked(dict:get(prefix .. key)) end,
+    set = function(prefix, key, value, ttl) checked(dict:set(prefix .. key, value, ttl)) end,
+    add = function(prefix, key, value, ttl)
+      local ok, err = dict:add(prefix .. key, value, ttl)
       if ok then return true end
       if err == "exists" then return false end
       error(err, 0)
     end,
-    incr = function(key, delta, ttl) return checked(dict:incr(key, delta, 0, ttl)) end,
-    delete = function(key) dict:delete(key) end,
+    incr = function(prefix, key, delta, ttl) return checked(dict:incr(prefix .. key, delta, 0, ttl)) end,
+    delete = function(prefix, key) dict:delete(prefix .. key) end,
   }, "lua_shared_dict " .. name)
 end
 

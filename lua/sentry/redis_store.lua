@@ -20,15 +20,18 @@ redis_store.TIMEOUT = 0.2
 -- The script: the admission rule's own source, then a dispatch on ARGV.
 local DISPATCH = [[
 local ops = {
-  get = function(key) local value = redis.call("GET", key); return value and tonumber(value) or nil end,
-  set = function(key, value, ttl) redis.call("SET", key, tostring(value), "EX", ttl) end,
-  add = function(key, value, ttl) return redis.call("SET", key, tostring(value), "NX", "EX", ttl) ~= false end,
-  incr = function(key, delta, ttl)
+  get = function(prefix, name) local value = redis.call("GET", prefix .. name); return value and tonumber(value) or nil end,
+  set = function(prefix, name, value, ttl) redis.call("SET", prefix .. name, tostring(value), "EX", ttl) end,
+  add = function(prefix, name, value, ttl)
+    return redis.call("SET", prefix .. name, tostring(value), "NX", "EX", ttl) ~= false
+  end,
+  incr = function(prefix, name, delta, ttl)
+    local key = prefix .. name
     local value = redis.call("INCRBY", key, delta)
     if redis.call("TTL", key) < 0 then redis.call("EXPIRE", key, ttl) end
     return value
   end,
-  delete = function(key) redis.call("DEL", key) end,
+  delete = function(prefix, name) redis.call("DEL", prefix .. name) end,
 }
 local step, prefix = ARGV[1], ARGV[2]
 if step == "admit" then
