@@ -109,6 +109,12 @@ describe("security: no request smuggling through caller headers", function()
     end)
   end
 
+  it("names the caller's line when it refuses a header #caller_line", function()
+    local ok, problem = pcall(each.client.get, each.client, "/fake/echo/", { headers = { Host = "elsewhere" } })
+    assert.is_false(ok)
+    assert.matches("^spec/security_spec%.lua:%d+: the Host header is set by the transport", problem)
+  end)
+
   it("sends a body that looks like a request as one body, on the next request too", function()
     assert(each.client:post("/fake/echo/", { body = smuggled }))
     local res = assert(each.client:get("/fake/echo/after/"))

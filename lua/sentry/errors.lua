@@ -142,6 +142,23 @@ function errors.raise_at_caller(message)
   error(message, 0)
 end
 
+--- Raises again an error caught from the library's own code: a message the
+-- library raised about the caller's arguments (it starts with one of its own
+-- files and lines) moves to the caller's line; anything else (a hook's error,
+-- an error object) is raised unchanged.
+-- @param problem what was caught
+-- @local
+function errors.reraise_at_caller(problem)
+  if type(problem) == "string" and LIBRARY_DIR then
+    local where = #LIBRARY_DIR
+    if problem:sub(1, where) == LIBRARY_DIR then
+      local message = problem:match("^[^:]+%.lua:%d+: (.*)$", where + 1)
+      if message then errors.raise_at_caller(message) end
+    end
+  end
+  error(problem, 0)
+end
+
 --- The error kind for an HTTP status.
 -- @tparam number status
 -- @treturn string

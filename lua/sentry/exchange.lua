@@ -143,11 +143,13 @@ function Exchange:begin()
 end
 
 -- Gives the admission back when what starts an attempt raises (a hook, a
--- request the transport refuses), then raises on.
+-- request the transport refuses), then raises on: at the caller's line when
+-- the library refused the request (a header it never sends), as raised when a
+-- hook failed.
 local function admitted_or_released(exchange, ok, ...)
   if not ok then
     exchange:release(nil)
-    error((...), 0)
+    errors.reraise_at_caller((...))
   end
   return ...
 end
