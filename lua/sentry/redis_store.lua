@@ -159,6 +159,10 @@ function redis_store.new(options)
     host = options.host, port = options.port or 6379,
     timeout = options.timeout or redis_store.TIMEOUT,
     password = options.password, database = options.database,
+    -- nginx pools connections by name: one logged in or on another database
+    -- must not serve this store (the password only as a digest)
+    pool = string.format("sentry-redis:%s:%d:%s:%s", options.host, options.port or 6379, tostring(options.database),
+      options.password and core.sha256_hex(options.password):sub(1, 16) or ""),
     key_prefix = options.prefix or "",
     script = script, sha = nil, -- Redis names the script when it loads it
   }, Store)
@@ -183,7 +187,12 @@ function Store:_connect(deadline)
   local cosocket = ngx and ngx.socket and ngx.socket.tcp
   local sock = cosocket and ngx.socket.tcp() or require("socket").tcp()
   time_left(sock, deadline)
-  local ok, err = sock:connect(self.host, self.port)
+  local ok, err
+  if cosocket then
+    ok, err = sock:connect(self.host, self.port, { pool = self.pool })
+  else
+    ok, err = sock:connect(self.host, self.port)
+  end
   if not ok then
     sock:close()
     error("cannot connect: " .. tostring(err), 0)

@@ -9,7 +9,8 @@ local app = {}
 
 local MAX_RETRY_WAIT = 2
 
-function app.call(budget)
+-- `endpoint`, when given, is added to the endpoint's name (another budget).
+function app.call(budget, endpoint)
   local outcomes = ngx.shared.outcomes
   local client = assert(sentry.new {
     token = tokens.user_full,
@@ -20,7 +21,8 @@ function app.call(budget)
     log = function(level, message) ngx.log(ngx.WARN, level, ": ", message) end,
   })
   local started = ngx.now()
-  local res, err = client:get("/fake/limited/" .. os.getenv("BUDGET_KEY") .. "/", { query = { limit = 10, window = 1 } })
+  local path = "/fake/limited/" .. os.getenv("BUDGET_KEY") .. (endpoint and "-" .. endpoint or "") .. "/"
+  local res, err = client:get(path, { query = { limit = 10, window = 1 } })
   client:close()
   ngx.update_time()
   local took = ngx.now() - started
