@@ -43,7 +43,7 @@ end
 -- make budgets (a server's next links, a script), so only the most recently
 -- used are kept. Forgetting a budget costs one request sent first to learn it
 -- again.
-budget_stores.MEMORY_GENERATION = 128
+budget_stores.MEMORY_GENERATION = 64
 
 --- Process memory: budgets shared by every client of the process.
 -- @treturn table a store

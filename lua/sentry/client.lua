@@ -84,7 +84,8 @@ local function request_headers(opts, has_body)
   do
     for name, value in pairs(opts.headers) do
       if type(name) ~= "string" or (type(value) ~= "string" and type(value) ~= "number") then
-        error("headers must map names to strings", 4)
+        errors.raise_at_caller("opts.headers must map header names to strings (got " .. type(name) .. " = "
+          .. type(value) .. ")")
       end
       -- a caller's header replaces our default of the same name, whatever its case
       for default in pairs(headers) do

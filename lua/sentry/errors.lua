@@ -142,21 +142,18 @@ function errors.raise_at_caller(message)
   error(message, 0)
 end
 
---- Raises again an error caught from the library's own code: a message the
--- library raised about the caller's arguments (it starts with one of its own
--- files and lines) moves to the caller's line; anything else (a hook's error,
--- an error object) is raised unchanged.
+--- Raises, at the caller's line, what the transport said when it refused a
+-- request: without the library's own file and line where an interpreter put
+-- one (Lua 5.x names the library's line, LuaJIT none); an error object is
+-- raised unchanged.
 -- @param problem what was caught
 -- @local
-function errors.reraise_at_caller(problem)
-  if type(problem) == "string" and LIBRARY_DIR then
-    local where = #LIBRARY_DIR
-    if problem:sub(1, where) == LIBRARY_DIR then
-      local message = problem:match("^[^:]+%.lua:%d+: (.*)$", where + 1)
-      if message then errors.raise_at_caller(message) end
-    end
+function errors.raise_about_request(problem)
+  if type(problem) ~= "string" then error(problem, 0) end
+  if LIBRARY_DIR and problem:sub(1, #LIBRARY_DIR) == LIBRARY_DIR then
+    problem = problem:match("^[^:]+%.lua:%d+: (.*)$", #LIBRARY_DIR + 1) or problem
   end
-  error(problem, 0)
+  errors.raise_at_caller(problem)
 end
 
 --- The error kind for an HTTP status.

@@ -143,25 +143,31 @@ function Exchange:begin()
 end
 
 -- Gives the admission back when what starts an attempt raises (a hook, a
--- request the transport refuses), then raises on: at the caller's line when
--- the library refused the request (a header it never sends), as raised when a
--- hook failed.
+-- request the transport refuses), then raises on.
 local function admitted_or_released(exchange, ok, ...)
   if not ok then
     exchange:release(nil)
-    errors.reraise_at_caller((...))
+    error((...), 0)
   end
+  return ...
+end
+
+-- A request the transport refuses (a header it never sends, a line break in
+-- a value) is the caller's mistake: raised at the caller's line.
+local function refused_at_caller(ok, ...)
+  if not ok then errors.raise_about_request((...)) end
   return ...
 end
 
 local function begin_and_perform(exchange, carrier)
   exchange:begin()
-  return carrier:perform(exchange)
+  return refused_at_caller(pcall(carrier.perform, carrier, exchange))
 end
 
 local function begin_and_start(exchange, engine, id)
   exchange:begin()
-  engine:start(id, exchange.method, exchange.target, exchange.headers, exchange.body, exchange.timeout)
+  refused_at_caller(pcall(engine.start, engine, id, exchange.method, exchange.target, exchange.headers,
+    exchange.body, exchange.timeout))
 end
 
 --- Makes one attempt through `carrier:perform`: what `settle` takes.

@@ -89,7 +89,6 @@ function governor.for_token(token, budget)
       fallback = kind ~= "memory" and store_for(nil).store or nil,
       skew = 0,           -- how far the server's clock is ahead of ours
       last = endpoint_memory.new(), -- endpoint key -> the latest rate_limit a response reported
-      prefixes = endpoint_memory.new(), -- endpoint key -> its budget's prefix in the store
     }, Governor)
     governors[id] = found
   end
@@ -132,14 +131,8 @@ function Governor:_call(step, log, ...)
   return store[step](store, ...)
 end
 
--- The store's prefix for an endpoint's budget, made once per endpoint key.
 local function budget_prefix(self, key)
-  local prefix = self.prefixes:get(key)
-  if not prefix then
-    prefix = self.prefix .. key .. ":"
-    self.prefixes:set(key, prefix)
-  end
-  return prefix
+  return self.prefix .. key .. ":"
 end
 
 --- Asks whether a request to an endpoint may go.
