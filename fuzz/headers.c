@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   w.block = (const char *)data;
   w.len = size;
   sentry_headers_each(w.block, w.len, on_header, &w);
-  sentry_rate_limit_finish(&w.rl, 1700000000.5);
+  sentry_rate_limit_finish(&w.rl, 1700000000.25, 1700000000.5);
   check_count(&w.rl, SENTRY_RL_LIMIT, w.rl.limit);
   check_count(&w.rl, SENTRY_RL_REMAINING, w.rl.remaining);
   check_count(&w.rl, SENTRY_RL_RESET, w.rl.reset);
@@ -64,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_count(&w.rl, SENTRY_RL_CONCURRENT_REMAINING, w.rl.concurrent_remaining);
   if (w.rl.has_retry_after && !isfinite(w.rl.retry_after)) abort();
   if (w.rl.has_date && !(w.rl.date >= 0 && isfinite(w.rl.date))) abort();
+  if (!isfinite(w.rl.clock_skew) || (!w.rl.has_date && w.rl.clock_skew != 0)) abort();
 
   /* The same walk, asked to stop after the first header, makes exactly one call. */
   all = w.calls;

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sentry_rate_limit rl;
   sentry_retry_decision d;
   sentry_transport_outcome outcome;
-  double received_at, now, random01;
+  double sent_at, received_at, now, random01;
   int attempts, idempotent, status;
   size_t header_len;
 
@@ -60,6 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                       : statuses[fuzz_range(&in, 0, 15)];
   outcome = status ? SENTRY_TRANSPORT_OK : (sentry_transport_outcome)fuzz_range(&in, 0, 4);
   received_at = fuzz_double(&in, 1.6e9, 1.8e9);
+  sent_at = received_at - fuzz_double(&in, 0, 60);
   now = received_at + fuzz_double(&in, -5, 100);
   random01 = fuzz_double(&in, 0, 0.9999999);
 
@@ -67,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&rl, 0, sizeof rl);
   header_len = in.left;
   if (status) sentry_headers_each((const char *)in.data, header_len, observe, &rl);
-  sentry_rate_limit_finish(&rl, received_at);
+  sentry_rate_limit_finish(&rl, sent_at, received_at);
 
   d = sentry_retry_decide(&policy, attempts, idempotent, status, outcome, &rl, received_at, now,
                           random01);

@@ -112,6 +112,22 @@ describe("one budget for every caller", function()
     client:close()
   end)
 
+  it("keeps to the windows when bodies arrive long after the headers (their Date)", function()
+    -- a response read 0.4 s after its Date header must not look like a server
+    -- clock a second behind: the window the requests aim at would then be the wrong one
+    local client = assert(harness.client { sleep = core.sleep })
+    local key = unique("slow-body")
+    local requests = {}
+    local query = { limit = LIMIT, window = WINDOW, body_ms = 400 }
+    for i = 1, 4 * LIMIT do requests[i] = { "GET", limited_path(key), { query = query } } end
+    local started = core.now()
+    local results = client:batch(requests, { concurrency = 4 * LIMIT })
+    for _, result in ipairs(results) do assert.are.equal(200, result.res and result.res.status) end
+    local _, rejected = tally(key, started, math.huge)
+    assert.is_true(rejected <= 1, rejected .. " responses 429")
+    client:close()
+  end)
+
   it("spreads a window's requests over it instead of sending them at its first instant", function()
     local client = assert(harness.client { sleep = core.sleep })
     local key = unique("spread")

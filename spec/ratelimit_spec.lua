@@ -68,6 +68,22 @@ describe("rate limits and retries", function()
       client:close()
     end)
 
+    for _, clock in ipairs { 30, -30 } do
+      it(string.format("waits until Reset on the server's clock when it is %+d s off ours", clock), function()
+        local client = sleeping_client { max_retry_wait = 10 }
+        local key = unique("skew")
+        assert(client:get("/fake/flaky/" .. key .. "/", { query = { fail = 1, status = 429, reset_in = 2, clock = clock } }))
+        local requests = fake.requests(key)
+        assert.are.equal(2, #requests)
+        -- Reset: floor(arrival + clock) + 2 on the server's clock; Date tells the skew to within
+        -- a second, and the wait errs long
+        local due = math.floor(requests[1].time + clock) + 2 - clock
+        assert.is_true(requests[2].time >= due - 0.05, "early by " .. (due - requests[2].time))
+        assert.is_true(requests[2].time <= due + 1.45, "late by " .. (requests[2].time - due))
+        client:close()
+      end)
+    end
+
     it("backs off with jitter when the 429 says nothing about time", function()
       local waits = {}
       local client = assert(harness.client { sleep = function(s) waits[#waits + 1] = s end,

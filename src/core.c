@@ -181,12 +181,7 @@ static double read_response(lua_State *L, int res, sentry_rate_limit *rl, int *s
     rl->retry_after = lua_tonumber(L, -1);
   }
   lua_pop(L, 1);
-  lua_getfield(L, res, "date");
-  if (lua_type(L, -1) == LUA_TNUMBER) {
-    rl->has_date = 1;
-    rl->date = lua_tonumber(L, -1);
-  }
-  lua_pop(L, 1);
+  rl->clock_skew = field_number(L, res, "clock_skew", 0);
   return field_number(L, res, "received_at", sentry_wall_clock());
 }
 
@@ -267,13 +262,6 @@ static int policy_decide(lua_State *L) {
   return 3;
 }
 
-/* core.clock_skew(date, received_at) -> seconds the server's clock is ahead of
- * ours: what turns a Reset (server time) into local time and back. */
-static int core_clock_skew(lua_State *L) {
-  lua_pushnumber(L, sentry_clock_skew(luaL_checknumber(L, 1), luaL_checknumber(L, 2)));
-  return 1;
-}
-
 static const luaL_Reg core_functions[] = {
     {"now", core_now},
     {"monotonic", core_monotonic},
@@ -283,7 +271,6 @@ static const luaL_Reg core_functions[] = {
     {"stat_mode", core_stat_mode},
     {"read_config_file", core_read_config_file},
     {"new_policy", core_new_policy},
-    {"clock_skew", core_clock_skew},
     {"sha256_hex", sentry_lua_sha256_hex},
     {"check_request", sentry_lua_check_request},
     {"read_rate_limit", sentry_lua_read_rate_limit},

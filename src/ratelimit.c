@@ -165,23 +165,25 @@ void sentry_rate_limit_observe(sentry_rate_limit *rl, const char *name, size_t n
   }
 }
 
-double sentry_clock_skew(double date, double received_at) {
-  /* Date has one-second resolution: within [-1, 0] the clocks agree as far as
-   * Date can tell, and the finer local clock is the better guide. Outside it,
-   * shift by the lower bound of the skew so the wait errs long, never early. */
-  double observed = date - received_at;
-  return observed < -1 || observed > 0 ? observed : 0;
+double sentry_clock_skew(double date, double sent_at, double received_at) {
+  /* The server wrote Date, a whole second, between the request's start and
+   * its response's arrival: the skew lies in [date - received_at, date + 1 -
+   * sent_at]. When 0 is in it the clocks agree as far as Date can tell (a body
+   * that took seconds to arrive says nothing about the clocks), and the finer
+   * local clock is the better guide. Outside it, shift by the lower bound of
+   * the skew so a wait errs long, never early. */
+  double lowest = date - received_at, highest = date + 1 - sent_at;
+  return lowest <= 0 && highest >= 0 ? 0 : lowest;
 }
 
-double sentry_until_server_time(const sentry_rate_limit *rl, double received_at,
-                                double server_time, double now) {
-  double skew = rl->has_date ? sentry_clock_skew(rl->date, received_at) : 0;
-  return server_time - skew - now;
+double sentry_until_server_time(const sentry_rate_limit *rl, double server_time, double now) {
+  return server_time - rl->clock_skew - now;
 }
 
-void sentry_rate_limit_finish(sentry_rate_limit *rl, double received_at) {
+void sentry_rate_limit_finish(sentry_rate_limit *rl, double sent_at, double received_at) {
+  rl->clock_skew = rl->has_date ? sentry_clock_skew(rl->date, sent_at, received_at) : 0;
   if (rl->has_retry_after == 2) {
-    rl->retry_after = sentry_until_server_time(rl, received_at, rl->retry_after, received_at);
+    rl->retry_after = sentry_until_server_time(rl, rl->retry_after, received_at);
     rl->has_retry_after = 1;
   }
   /* Sentry's windows last seconds: a wait of more than SENTRY_MAX_HEADER_WAIT
@@ -189,7 +191,7 @@ void sentry_rate_limit_finish(sentry_rate_limit *rl, double received_at) {
    * for as long. Such a value is dropped, as if the header were absent. */
   if (rl->has_retry_after && rl->retry_after > SENTRY_MAX_HEADER_WAIT) rl->has_retry_after = 0;
   if ((rl->present & SENTRY_RL_RESET) &&
-      sentry_until_server_time(rl, received_at, rl->reset, received_at) > SENTRY_MAX_HEADER_WAIT) {
+      sentry_until_server_time(rl, rl->reset, received_at) > SENTRY_MAX_HEADER_WAIT) {
     rl->present &= ~(unsigned)SENTRY_RL_RESET;
   }
 }
@@ -220,7 +222,7 @@ sentry_retry_decision sentry_retry_decide(const sentry_retry_policy *policy, int
     if (rl->has_retry_after) {
       d.wait = rl->retry_after - (now - received_at);
     } else if (rl->present & SENTRY_RL_RESET) {
-      d.wait = sentry_until_server_time(rl, received_at, rl->reset, now) + policy->reset_margin;
+      d.wait = sentry_until_server_time(rl, rl->reset, now) + policy->reset_margin;
     } else {
       d.wait = backoff(policy, attempts, random01);
     }

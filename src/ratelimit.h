@@ -21,6 +21,7 @@ typedef struct {
   double retry_after;        /* seconds after the response arrived */
   int has_date;
   double date;               /* the response's Date header, epoch seconds */
+  double clock_skew;         /* from Date, set by sentry_rate_limit_finish: sentry_clock_skew */
 } sentry_rate_limit;
 
 /* A non-negative decimal number ("12", "1700000000", "1.5"); 0 on garbage. */
@@ -36,18 +37,19 @@ void sentry_rate_limit_observe(sentry_rate_limit *rl, const char *name, size_t n
 /* Longest wait believed from a Retry-After or Reset header, in seconds. */
 #define SENTRY_MAX_HEADER_WAIT 3600.0
 
-/* Turns an HTTP-date Retry-After into seconds after arrival, using Date, and
- * drops a Retry-After or Reset further away than SENTRY_MAX_HEADER_WAIT. */
-void sentry_rate_limit_finish(sentry_rate_limit *rl, double received_at);
+/* Works out the clock skew from Date, turns an HTTP-date Retry-After into
+ * seconds after arrival, and drops a Retry-After or Reset further away than
+ * SENTRY_MAX_HEADER_WAIT. sent_at and received_at: when the request started
+ * and when its response was in (local clock). */
+void sentry_rate_limit_finish(sentry_rate_limit *rl, double sent_at, double received_at);
 
-/* How far the server's clock is ahead of ours, from a response's Date and its
- * arrival time (local clock): 0 while Date cannot tell them apart. */
-double sentry_clock_skew(double date, double received_at);
+/* How far the server's clock is ahead of ours, from a response's Date and the
+ * local times the request started and its response was in: 0 while Date
+ * cannot tell the clocks apart. */
+double sentry_clock_skew(double date, double sent_at, double received_at);
 
-/* Seconds from `now` (local clock) until the server-clock instant `server_time`,
- * measured through the response's Date when the clocks disagree. */
-double sentry_until_server_time(const sentry_rate_limit *rl, double received_at,
-                                double server_time, double now);
+/* Seconds from `now` (local clock) until the server-clock instant `server_time`. */
+double sentry_until_server_time(const sentry_rate_limit *rl, double server_time, double now);
 
 typedef struct {
   int max_retries;           /* retries after the first attempt */

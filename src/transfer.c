@@ -475,6 +475,7 @@ void sentry_transfer_prepare(lua_State *L, sentry_transfer *t, int index) {
   if (!(timeout > 0)) luaL_argerror(L, index + 4, "timeout must be positive");
   if (sentry_forked(t->pid)) adopt_after_fork(L, t);
   build_request_headers(L, t, index + 2);
+  t->started_at = sentry_wall_clock();
 
   SET(CURLOPT_URL, url);
   SET(CURLOPT_HTTPHEADER, t->request_headers);
@@ -682,13 +683,13 @@ int sentry_transfer_push_result(lua_State *L, sentry_transfer *t, CURLcode rc) {
   memset(&rate_limit, 0, sizeof rate_limit);
   push_headers(L, t->header_block.data, t->header_block.len, &rate_limit);
   lua_setfield(L, -2, "headers");
-  sentry_rate_limit_finish(&rate_limit, received_at);
+  sentry_rate_limit_finish(&rate_limit, t->started_at, received_at);
   if (rate_limit.present) {
     push_rate_limit(L, &rate_limit);
     lua_setfield(L, -2, "rate_limit");
   }
   if (rate_limit.has_retry_after) set_number(L, "retry_after", rate_limit.retry_after);
-  if (rate_limit.has_date) set_number(L, "date", rate_limit.date);
+  if (rate_limit.has_date) set_number(L, "clock_skew", rate_limit.clock_skew);
   buffer_release_if_large(&t->body);
   buffer_release_if_large(&t->header_block);
   lua_pushnil(L);
@@ -712,11 +713,11 @@ int sentry_lua_check_request(lua_State *L) {
   return 0;
 }
 
-/* core.read_rate_limit(headers, received_at) -> rate_limit|nil, retry_after|nil, date|nil,
+/* core.read_rate_limit(headers, sent_at, received_at) -> rate_limit|nil, retry_after|nil, clock_skew|nil,
  * from a table of lower-case header names: the parsing libcurl responses get. */
 int sentry_lua_read_rate_limit(lua_State *L) {
   sentry_rate_limit rate_limit;
-  double received_at = luaL_checknumber(L, 2);
+  double sent_at = luaL_checknumber(L, 2), received_at = luaL_checknumber(L, 3);
   luaL_checktype(L, 1, LUA_TTABLE);
   memset(&rate_limit, 0, sizeof rate_limit);
   lua_pushnil(L);
@@ -729,7 +730,7 @@ int sentry_lua_read_rate_limit(lua_State *L) {
     }
     lua_pop(L, 1);
   }
-  sentry_rate_limit_finish(&rate_limit, received_at);
+  sentry_rate_limit_finish(&rate_limit, sent_at, received_at);
   if (rate_limit.present) {
     push_rate_limit(L, &rate_limit);
   } else {
@@ -741,7 +742,7 @@ int sentry_lua_read_rate_limit(lua_State *L) {
     lua_pushnil(L);
   }
   if (rate_limit.has_date) {
-    lua_pushnumber(L, rate_limit.date);
+    lua_pushnumber(L, rate_limit.clock_skew);
   } else {
     lua_pushnil(L);
   }

@@ -59,6 +59,7 @@ typedef struct {
   sentry_buffer header_block;         /* the final response's raw header lines */
   int body_too_large, headers_too_large, out_of_memory;
   int headers_complete; /* the final header section ended with its blank line */
+  double started_at;    /* wall clock when the request was prepared: Date is later */
   char error[CURL_ERROR_SIZE];
 } sentry_transfer;
 

@@ -210,9 +210,10 @@ function Transport:attempt(parts, method, request, deadline)
   local reader = new_reader(sock, deadline)
   local res, message, code
   local sent
+  local sent_at = core.now()
   if arm(sock, deadline) then sent, err = sock:send(request) else err = "timeout" end
   if sent then
-    res, message, code = self:read_response(reader, method)
+    res, message, code = self:read_response(reader, method, sent_at)
     if res then return res end
   else
     res, message, code = failed(err, "sending the request")
@@ -274,7 +275,8 @@ end
 
 --- Reads status, headers and body, skipping interim (1xx) responses; pools the
 -- connection only when the response was read to its end and nothing followed it.
-function Transport:read_response(reader, method)
+-- `sent_at`: the wall clock before the request was sent.
+function Transport:read_response(reader, method, sent_at)
   local status, headers
   local budget = core.MAX_HEADER_BYTES
   repeat -- 100 Continue, 103 Early Hints...: the final response follows (101 switches protocols)
@@ -306,9 +308,9 @@ function Transport:read_response(reader, method)
     reader.sock:setkeepalive(self.keepalive_ms, self.pool_size)
   end
   local received_at = core.now()
-  local rate_limit, retry_after, date = core.read_rate_limit(headers, received_at)
+  local rate_limit, retry_after, clock_skew = core.read_rate_limit(headers, sent_at, received_at)
   return { status = status, headers = headers, body = body, received_at = received_at,
-    rate_limit = rate_limit, retry_after = retry_after, date = date }
+    rate_limit = rate_limit, retry_after = retry_after, clock_skew = clock_skew }
 end
 
 

@@ -242,7 +242,7 @@ function Exchange:finish(res)
   local decoded, decode_problem = json.decode_response(headers["content-type"], res.body)
   res.attempts = self.attempts
   res.links = headers.link and links.parse(headers.link) or nil
-  res.received_at, res.retry_after, res.date = nil, nil, nil
+  res.received_at, res.retry_after, res.clock_skew = nil, nil, nil
   if res.status < 400 and not REDIRECTS[res.status] then
     if decode_problem then
       return nil, errors.new { kind = "decode", status = res.status, method = self.method, url = self.target,

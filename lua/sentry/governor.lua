@@ -155,13 +155,13 @@ function Governor:enter(key, log)
   return self:_call("enter", log, budget_prefix(self, key))
 end
 
---- Learns from an attempt: `res` (a response, with `rate_limit`, `date` and
--- `received_at`) or nil when the transfer failed; `entered`: the attempt held
+--- Learns from an attempt: `res` (a response, with `rate_limit` and `clock_skew`)
+-- or nil when the transfer failed; `entered`: the attempt held
 -- a place in flight (`enter`), given back now; `pinned` (a catalogue
 -- endpoint) keeps its latest state for good.
 function Governor:learn(key, res, entered, log, pinned)
   local rate_limit = res and res.rate_limit
-  if res and res.date and res.received_at then self.skew = core.clock_skew(res.date, res.received_at) end
+  if res and res.clock_skew then self.skew = res.clock_skew end
   if rate_limit then self.last:set(key, rate_limit, pinned) end
   rate_limit = rate_limit or {}
   self:_call("learn", log, budget_prefix(self, key), core.now() + self.skew, rate_limit.reset, rate_limit.limit,

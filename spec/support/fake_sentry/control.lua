@@ -195,17 +195,20 @@ local function flaky_headers(req, now)
 end
 
 -- ANY /api/0/fake/flaky/{key}/?fail=N&status=S[&shape=][&retry_after=SECS]
---   [&retry_after_date=1][&reset_in=SECS][&remaining=N][&limit=N]
--- The first N requests for key fail with S, later ones succeed.
+--   [&retry_after_date=1][&reset_in=SECS][&remaining=N][&limit=N][&clock=SECS]
+-- The first N requests for key fail with S, later ones succeed. `clock` puts
+-- the server's clock (Date and the times in the headers) that far ahead.
 function control.flaky(req, key)
   local arrived = ratelimit.now()
+  local clock = req:number_arg("clock", 0)
+  if clock ~= 0 then ngx.header["Date"] = ngx.http_time(math.floor(arrived + clock)) end
   local attempt = state.incr("flaky:" .. key)
   local failing = attempt <= req:number_arg("fail", 1)
   local status = failing and status_arg(req, "status", 503) or 200
   record(key, status, arrived)
 
   if not failing then return respond.json(200, { ok = true, attempt = attempt }) end
-  local headers = flaky_headers(req, arrived)
+  local headers = flaky_headers(req, arrived + clock)
   if status == 429 and not req:arg("shape") then
     return respond.raw(429, json.encode({ detail = respond.rate_limit_detail(req:number_arg("limit", 40), 1) }),
       "text/html", headers)
@@ -213,7 +216,8 @@ function control.flaky(req, key)
   return send_shaped(req, status, req:arg("shape") or "detail_string", headers)
 end
 
--- ANY /api/0/fake/limited/{key}/?limit=N&window=W: a fixed-window limiter.
+-- ANY /api/0/fake/limited/{key}/?limit=N&window=W[&body_ms=M]: a fixed-window
+-- limiter; body_ms holds the body back after the headers (and their Date).
 function control.limited(req, key)
   local arrived = ratelimit.now()
   local limit = math.max(math.floor(req:number_arg("limit", 10)), 0)
@@ -227,6 +231,15 @@ function control.limited(req, key)
   if status == 429 then
     return respond.raw(429, json.encode({ detail = respond.rate_limit_detail(limit, window) }),
       "text/html")
+  end
+  local body_ms = req:number_arg("body_ms")
+  if body_ms then
+    ngx.header["Content-Type"] = "application/json"
+    ngx.print('{"ok":true,')
+    ngx.flush(true)
+    ngx.sleep(math.min(body_ms, 10000) / 1000)
+    ngx.print('"count":', count, ',"remaining":', remaining, '}')
+    return
   end
   return respond.json(200, { ok = true, count = count, remaining = remaining })
 end
