@@ -194,6 +194,16 @@ local function flaky_headers(req, now)
   return headers
 end
 
+-- A 200 JSON body sent in two parts, `ms` milliseconds (at most 10 s) apart:
+-- the headers and `head` at once, `tail` after the pause.
+local function held_back_json(head, tail, ms)
+  ngx.header["Content-Type"] = "application/json"
+  ngx.print(head)
+  ngx.flush(true)
+  ngx.sleep(math.min(ms, 10000) / 1000)
+  ngx.print(tail)
+end
+
 -- ANY /api/0/fake/flaky/{key}/?fail=N&status=S[&shape=][&retry_after=SECS]
 --   [&retry_after_date=1][&reset_in=SECS][&remaining=N][&limit=N][&clock=SECS]
 -- The first N requests for key fail with S, later ones succeed. `clock` puts
@@ -234,12 +244,7 @@ function control.limited(req, key)
   end
   local body_ms = req:number_arg("body_ms")
   if body_ms then
-    ngx.header["Content-Type"] = "application/json"
-    ngx.print('{"ok":true,')
-    ngx.flush(true)
-    ngx.sleep(math.min(body_ms, 10000) / 1000)
-    ngx.print('"count":', count, ',"remaining":', remaining, '}')
-    return
+    return held_back_json('{"ok":true,', '"count":' .. count .. ',"remaining":' .. remaining .. '}', body_ms)
   end
   return respond.json(200, { ok = true, count = count, remaining = remaining })
 end
@@ -247,14 +252,7 @@ end
 -- GET /api/0/fake/slow/?ms=N, or ?body_ms=N to stall in the middle of the body.
 function control.slow(req)
   local body_ms = req:number_arg("body_ms")
-  if body_ms then
-    ngx.header["Content-Type"] = "application/json"
-    ngx.print('{"part":1,')
-    ngx.flush(true)
-    ngx.sleep(body_ms / 1000)
-    ngx.print('"done":true}')
-    return
-  end
+  if body_ms then return held_back_json('{"part":1,', '"done":true}', body_ms) end
   local ms = req:number_arg("ms", 0)
   ngx.sleep(ms / 1000)
   return respond.json(200, { ok = true, slept_ms = ms })
