@@ -2,7 +2,9 @@
  * memory safety: it never raises; it returns one value, or nil and "... at
  * character N" with N inside the text (or just past it); a value has the type
  * the text's first character announces; and text that decodes still decodes
- * inside an array (`[` text `]`) unless that is one level too deep. */
+ * inside an array (`[` text `]`) unless that is one level too deep. One Lua
+ * state serves every input, collected in full after each, so the decoder's
+ * cache of keys meets keys of earlier inputs and any it failed to keep alive. */
 #include "json.h"
 
 #include <lualib.h>
@@ -15,7 +17,7 @@
 /* Calls the decoder under pcall; returns the number of results (aborts on a raise). */
 static int decode(lua_State *L, const char *text, size_t len) {
   int base = lua_gettop(L);
-  lua_pushcfunction(L, sentry_lua_decode_json);
+  lua_getglobal(L, "decode_json");
   lua_pushlstring(L, text, len);
   lua_pushliteral(L, NULL_SENTINEL);
   lua_newtable(L);
@@ -54,10 +56,15 @@ static void check_type(lua_State *L, const char *text, size_t len) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static lua_State *L;
   const char *text = (const char *)data;
-  lua_State *L = luaL_newstate();
   int results;
-  if (L == NULL) return 0;
+  if (L == NULL) {
+    L = luaL_newstate();
+    if (L == NULL) return 0;
+    sentry_json_open(L);
+    lua_setglobal(L, "decode_json");
+  }
   results = decode(L, text, size);
   if (results == 1) {
     char *wrapped = malloc(size + 2);
@@ -74,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else {
     check_failure(L, results, size);
   }
-  lua_close(L);
+  lua_settop(L, 0);
+  lua_gc(L, LUA_GCCOLLECT, 0);
   return 0;
 }

@@ -123,6 +123,25 @@ describe("sentry.json", function()
     assert.are.equal(500, levels)
   end)
 
+  it("gives every object its own keys, however many keys of one shape came before", function()
+    -- keys of one length sharing first, middle and last byte compete for the
+    -- decoder's remembered keys; a collection between decodes frees any it lets go
+    local keys = {}
+    for i = 0, 999 do keys[#keys + 1] = string.format("a%03d%sa", i, ("x"):rep(i % 7)) end
+    for round = 1, 3 do
+      local parts = {}
+      for i, key in ipairs(keys) do parts[i] = string.format('{"%s":%d,"%s":"%s"}', key, i, key .. "!", key) end
+      local list = assert(json.decode("[" .. table.concat(parts, ",") .. "]"))
+      for i, key in ipairs(keys) do
+        local item = list[i]
+        assert.are.same({ [key] = i, [key .. "!"] = key }, item, "round " .. round .. ", key " .. key)
+      end
+      collectgarbage()
+      collectgarbage()
+    end
+    assert.are.same({ [("k"):rep(41)] = 1, [""] = 2 }, json.decode('{"' .. ("k"):rep(41) .. '":1,"":2}'))
+  end)
+
   it("reads back what it writes, and never raises on damaged text", function()
     local cjson = require("cjson.safe")
     math.randomseed(19)

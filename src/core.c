@@ -277,7 +277,6 @@ static const luaL_Reg core_functions[] = {
     {"parse_headers", sentry_lua_parse_headers},
     {"timeout_ms", sentry_lua_timeout_ms},
     {"sentry_links", sentry_lua_sentry_links},
-    {"decode_json", sentry_lua_decode_json},
     {NULL, NULL}};
 
 /* The one exported symbol (everything else is hidden by -fvisibility=hidden). */
@@ -297,6 +296,8 @@ int luaopen_sentry_core(lua_State *L) {
   luaL_setfuncs(L, core_functions, 0);
   sentry_client_open(L);
   lua_setfield(L, -2, "new_handle");
+  sentry_json_open(L);
+  lua_setfield(L, -2, "decode_json");
   sentry_engine_open(L);
   lua_setfield(L, -2, "new_engine");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

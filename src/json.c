@@ -15,12 +15,25 @@
  * slots: each item takes at most 2 slots and each level opened meanwhile 3. */
 #define ROOM_EVERY 16
 #define ROOM_CHECKED (ROOM_EVERY * 5)
+/* Object keys repeat, within a list and from one response to the next:
+ * each short key read is remembered in one of KEY_SLOTS places (the Lua
+ * string kept alive in a table, so its bytes stay where they are), and a key
+ * found there is pushed without Lua hashing and interning it again. */
+#define KEY_SLOTS 256 /* the slot is the top 8 bits of a 32-bit hash */
+#define KEY_CACHED_MAX 40
+
+typedef struct {
+  const char *text[KEY_SLOTS]; /* the bytes of the string at the slot's index in the keeping table */
+  size_t len[KEY_SLOTS];
+} key_cache;
 
 typedef struct {
   lua_State *L;
   const char *s;
   size_t len, pos;
   int null_index, array_index;
+  int kept_keys;    /* index of the table that keeps the cached keys alive */
+  key_cache *keys;
   int depth;
   int held;      /* stack slots holding items that wait for their table */
   int unchecked; /* items pushed since the stack last had room for ROOM_CHECKED more */
@@ -336,11 +349,36 @@ static int decode_array(decoder *d) {
   return decode_items(d, base, decode_value, 1, flush_array, ']', "expected ',' or ']' after an array item");
 }
 
+/* The key whose opening quote is at d->pos: from the cache when it is there. */
+static int decode_key(decoder *d) {
+  const char *text = d->s + d->pos + 1;
+  const char *quote = memchr(text, '"', d->len - d->pos - 1);
+  size_t n;
+  unsigned slot;
+  key_cache *keys = d->keys;
+  if (quote == NULL) return decode_string(d);
+  n = (size_t)(quote - text);
+  if (n == 0 || n > KEY_CACHED_MAX || memchr(text, '\\', n) != NULL) return decode_string(d);
+  slot = ((unsigned)n << 24 | (unsigned)(unsigned char)text[0] << 16 |
+          (unsigned)(unsigned char)text[n >> 1] << 8 | (unsigned char)text[n - 1]) * 0x9E3779B1u >> 24;
+  d->pos += n + 2;
+  if (keys->len[slot] == n && memcmp(keys->text[slot], text, n) == 0) {
+    lua_rawgeti(d->L, d->kept_keys, (int)slot + 1);
+    return 1;
+  }
+  lua_pushlstring(d->L, text, n);
+  lua_pushvalue(d->L, -1);
+  lua_rawseti(d->L, d->kept_keys, (int)slot + 1);
+  keys->text[slot] = lua_tostring(d->L, -1);
+  keys->len[slot] = n;
+  return 1;
+}
+
 /* "key": value, both pushed. */
 static int decode_member(decoder *d) {
   skip_blanks(d);
   if (d->pos >= d->len || d->s[d->pos] != '"') return fail(d, "expected a string as an object key");
-  if (!decode_string(d)) return 0;
+  if (!decode_key(d)) return 0;
   skip_blanks(d);
   if (d->pos >= d->len || d->s[d->pos] != ':') return fail(d, "expected ':' after an object key");
   d->pos++;
@@ -382,7 +420,7 @@ static int decode_value(decoder *d) {
   }
 }
 
-int sentry_lua_decode_json(lua_State *L) {
+static int decode_json(lua_State *L) {
   decoder d;
   d.L = L;
   d.s = luaL_checklstring(L, 1, &d.len);
@@ -391,6 +429,8 @@ int sentry_lua_decode_json(lua_State *L) {
   lua_settop(L, 3);
   d.null_index = 2;
   d.array_index = 3;
+  d.kept_keys = lua_upvalueindex(1);
+  d.keys = lua_touserdata(L, lua_upvalueindex(2));
   d.pos = 0;
   d.depth = 0;
   d.held = 0;
@@ -406,4 +446,12 @@ int sentry_lua_decode_json(lua_State *L) {
   lua_pushnil(L);
   lua_pushfstring(L, "%s at character %d", d.error, (int)d.error_at);
   return 2;
+}
+
+void sentry_json_open(lua_State *L) {
+  key_cache *keys;
+  lua_createtable(L, KEY_SLOTS, 0);
+  keys = lua_newuserdata(L, sizeof *keys);
+  memset(keys, 0, sizeof *keys); /* no slot holds a key: len 0 never matches */
+  lua_pushcclosure(L, decode_json, 2);
 }

@@ -8,8 +8,10 @@
  * Objects become tables, arrays sequences (an empty one gets
  * array_metatable, so it is sent back as []), null becomes `null`, numbers
  * Lua numbers (floats: every integer up to 2^53 exactly). Each table is made
- * with its final size, so no table grows while it is filled. Never raises
- * for bad text: the message says what is wrong and at which character. */
-int sentry_lua_decode_json(lua_State *L);
+ * with its final size, so no table grows while it is filled; short object
+ * keys are remembered between calls, so a key seen before is not interned
+ * again. Never raises for bad text: the message says what is wrong and at
+ * which character. */
+void sentry_json_open(lua_State *L); /* pushes core.decode_json */
 
 #endif
