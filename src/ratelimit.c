@@ -1,6 +1,5 @@
 #include "ratelimit.h"
 
-#include "headers.h"
 
 #include <math.h>
 #include <string.h>
@@ -126,32 +125,48 @@ static void observe_count(sentry_rate_limit *rl, unsigned bit, double *field, co
   }
 }
 
+/* name (len bytes, any case) is `lower`, which is len bytes long. */
+static int name_equals(const char *name, const char *lower, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++) {
+    char c = name[i];
+    if ((c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c) != lower[i]) return 0;
+  }
+  return 1;
+}
+
+#define NAME_IS(name, len, literal) ((len) == sizeof(literal) - 1 && name_equals(name, literal, len))
+#define RATE_LIMIT_PREFIX "x-sentry-rate-limit-"
+#define RATE_LIMIT_PREFIX_LEN (sizeof(RATE_LIMIT_PREFIX) - 1)
+
 void sentry_rate_limit_observe(sentry_rate_limit *rl, const char *name, size_t name_len,
                                const char *value, size_t value_len) {
-  static const char prefix[] = "x-sentry-rate-limit-";
-  const size_t prefix_len = sizeof(prefix) - 1;
-  /* Every header of every response passes here: most are rejected by their
-   * first letter alone. */
+  /* Every header of every response passes here: the length and first letter
+   * turn away all but the ones read. */
   int first = name_len > 0 ? (name[0] | 0x20) : 0;
   if (first != 'x' && first != 'd' && first != 'r') return;
-  if (name_len > prefix_len && sentry_header_name_is(name, prefix_len, prefix)) {
-    const char *field = name + prefix_len;
-    size_t field_len = name_len - prefix_len;
-    if (sentry_header_name_is(field, field_len, "limit")) {
+  if (first == 'x') {
+    const char *field = name + RATE_LIMIT_PREFIX_LEN;
+    size_t field_len = name_len - RATE_LIMIT_PREFIX_LEN;
+    if (name_len <= RATE_LIMIT_PREFIX_LEN || name_len > RATE_LIMIT_PREFIX_LEN + sizeof("concurrentremaining") - 1 ||
+        !name_equals(name, RATE_LIMIT_PREFIX, RATE_LIMIT_PREFIX_LEN)) {
+      return;
+    }
+    if (NAME_IS(field, field_len, "limit")) {
       observe_count(rl, SENTRY_RL_LIMIT, &rl->limit, value, value_len);
-    } else if (sentry_header_name_is(field, field_len, "remaining")) {
+    } else if (NAME_IS(field, field_len, "remaining")) {
       observe_count(rl, SENTRY_RL_REMAINING, &rl->remaining, value, value_len);
-    } else if (sentry_header_name_is(field, field_len, "reset")) {
+    } else if (NAME_IS(field, field_len, "reset")) {
       observe_count(rl, SENTRY_RL_RESET, &rl->reset, value, value_len);
-    } else if (sentry_header_name_is(field, field_len, "concurrentlimit")) {
+    } else if (NAME_IS(field, field_len, "concurrentlimit")) {
       observe_count(rl, SENTRY_RL_CONCURRENT_LIMIT, &rl->concurrent_limit, value, value_len);
-    } else if (sentry_header_name_is(field, field_len, "concurrentremaining")) {
+    } else if (NAME_IS(field, field_len, "concurrentremaining")) {
       observe_count(rl, SENTRY_RL_CONCURRENT_REMAINING, &rl->concurrent_remaining, value,
                     value_len);
     }
-  } else if (sentry_header_name_is(name, name_len, "date")) {
+  } else if (NAME_IS(name, name_len, "date")) {
     rl->has_date = sentry_parse_http_date(value, value_len, &rl->date);
-  } else if (sentry_header_name_is(name, name_len, "retry-after")) {
+  } else if (NAME_IS(name, name_len, "retry-after")) {
     double date;
     if (sentry_parse_number(value, value_len, &rl->retry_after)) {
       rl->has_retry_after = 1;
