@@ -27,9 +27,11 @@ local function over(ops, name, begin)
       begin()
       return admission.admit(ops, prefix, now, max_wait, margin)
     end,
-    learn = function(_, ...)
+    learn = function(_, prefix, now, reset, limit, remaining, concurrent_limit, concurrent_remaining, answered,
+                     entered)
       begin()
-      return admission.learn(ops, ...)
+      return admission.learn(ops, prefix, now, reset, limit, remaining, concurrent_limit, concurrent_remaining,
+        answered, entered)
     end,
     enter = function(_, prefix)
       begin()

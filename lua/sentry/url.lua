@@ -167,14 +167,10 @@ function url.param_value(name, params, defaults)
   return value, alias
 end
 
---- Fills `{name}` placeholders in a path template.
--- @tparam string template
--- @tparam ?table params explicit values
--- @tparam table defaults `{ org =, project = }` from the client
--- @treturn ?string the path with encoded values
--- @treturn ?string what was missing, or which value held CR, LF or NUL
-function url.fill(template, params, defaults)
-  if not template:find("{", 1, true) then return template end -- nothing to fill
+-- url.fill's work when the template has placeholders. A function of its own:
+-- the locals its callback captures would make url.fill's plain path end by
+-- closing them, which LuaJIT does not compile (every request ran interpreted).
+local function fill_placeholders(template, params, defaults)
   local missing, unsafe
   local filled = template:gsub("{([%w_]+)}", function(name)
     local value = url.param_value(name, params, defaults)
@@ -210,6 +206,17 @@ function url.fill(template, params, defaults)
     return nil, string.format("path needs {%s}: pass params = { %s = ... }%s", missing, missing, hint)
   end
   return filled
+end
+
+--- Fills `{name}` placeholders in a path template.
+-- @tparam string template
+-- @tparam ?table params explicit values
+-- @tparam table defaults `{ org =, project = }` from the client
+-- @treturn ?string the path with encoded values
+-- @treturn ?string what was missing, or which value held CR, LF or NUL
+function url.fill(template, params, defaults)
+  if not template:find("{", 1, true) then return template end -- nothing to fill
+  return fill_placeholders(template, params, defaults)
 end
 
 local function query_value(key, value)
