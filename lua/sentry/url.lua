@@ -23,10 +23,19 @@ local ALIASES = {
 -- so a value never becomes a new path segment.
 -- @tparam string s
 -- @treturn string
+local PERCENT_ENCODED = {} -- byte -> "%XX" (a table, not a callback: LuaJIT compiles no closure)
+for byte = 0, 255 do PERCENT_ENCODED[string.char(byte)] = string.format("%%%02X", byte) end
+
 function url.encode(s)
-  return (s:gsub("[^%w%-%._~]", function(c)
-    return string.format("%%%02X", c:byte())
-  end))
+  return (s:gsub("[^%w%-%._~]", PERCENT_ENCODED))
+end
+
+local PERCENT_DECODED = {} -- "XX" in any case -> the byte
+for byte = 0, 255 do
+  local hex = string.format("%02X", byte)
+  PERCENT_DECODED[hex], PERCENT_DECODED[hex:lower()] = string.char(byte), string.char(byte)
+  PERCENT_DECODED[hex:sub(1, 1):lower() .. hex:sub(2)] = string.char(byte)
+  PERCENT_DECODED[hex:sub(1, 1) .. hex:sub(2):lower()] = string.char(byte)
 end
 
 --- Decodes %XX escapes (and nothing else).
@@ -36,9 +45,7 @@ end
 function url.decode(s, form)
   if form then s = s:gsub("%+", " ") end
   if not s:find("%", 1, true) then return s end
-  return (s:gsub("%%(%x%x)", function(hex)
-    return string.char(tonumber(hex, 16))
-  end))
+  return (s:gsub("%%(%x%x)", PERCENT_DECODED))
 end
 
 --- The default port of each scheme the client speaks.
@@ -167,45 +174,62 @@ function url.param_value(name, params, defaults)
   return value, alias
 end
 
--- url.fill's work when the template has placeholders. A function of its own:
--- the locals its callback captures would make url.fill's plain path end by
--- closing them, which LuaJIT does not compile (every request ran interpreted).
+-- One placeholder's value, encoded: the text, or nil and what is wrong.
+local function placeholder(name, params, defaults)
+  local value = url.param_value(name, params, defaults)
+  if value == nil then return nil, "missing" end
+  if type(value) ~= "string" and type(value) ~= "number" then
+    error(string.format("params.%s must be a string or a number", name), 0)
+  end
+  if type(value) == "number" then
+    local digits, problem = json.number(value) -- every digit of a 16-digit id, on every Lua
+    if not digits then return nil, string.format("params.%s is %s: %s", name, tostring(value), problem) end
+    value = digits
+  end
+  -- Encoding would make these harmless, but no Sentry slug or id has them:
+  -- such a value is a mistake or an attack, and is refused before sending.
+  if value:find("[%z\r\n]") then
+    return nil, string.format("params.%s contains a line break or NUL byte; refusing to send it", name)
+  elseif value == "" or value == "." or value == ".." then
+    -- "." and ".." would name another endpoint (/members/../ is the organization itself)
+    return nil, string.format("params.%s is %q, which is not a slug or id: it would change "
+      .. "the endpoint the request reaches; refusing to send it", name, value)
+  end
+  return url.encode(value)
+end
+
+-- url.fill's work when the template has placeholders: a loop of plain
+-- searches, no gsub callback (LuaJIT compiles no closure: with one, every
+-- request with a placeholder ran interpreted).
 local function fill_placeholders(template, params, defaults)
+  local parts, count, from, search = {}, 0, 1, 1
   local missing, unsafe
-  local filled = template:gsub("{([%w_]+)}", function(name)
-    local value = url.param_value(name, params, defaults)
-    if value == nil then
-      missing = missing or name
-      return ""
-    end
-    if type(value) ~= "string" and type(value) ~= "number" then
-      error(string.format("params.%s must be a string or a number", name), 0)
-    end
-    if type(value) == "number" then
-      local digits, problem = json.number(value) -- every digit of a 16-digit id, on every Lua
-      if not digits then
-        unsafe = unsafe or string.format("params.%s is %s: %s", name, tostring(value), problem)
-        digits = ""
+  while true do
+    local open = template:find("{", search, true)
+    local close = open and template:find("}", open + 1, true)
+    if not close then break end
+    local name = template:sub(open + 1, close - 1)
+    if name:find("^[%w_]+$") then
+      local encoded, problem = placeholder(name, params, defaults)
+      if problem == "missing" then
+        missing = missing or name
+      elseif problem then
+        unsafe = unsafe or problem
       end
-      value = digits
+      parts[count + 1], parts[count + 2] = template:sub(from, open - 1), encoded or ""
+      count = count + 2
+      from, search = close + 1, close + 1
+    else
+      search = open + 1 -- "{" not opening a placeholder stays as it is
     end
-    -- Encoding would make these harmless, but no Sentry slug or id has them:
-    -- such a value is a mistake or an attack, and is refused before sending.
-    if value:find("[%z\r\n]") then
-      unsafe = unsafe or string.format("params.%s contains a line break or NUL byte; refusing to send it", name)
-    elseif value == "" or value == "." or value == ".." then
-      -- "." and ".." would name another endpoint (/members/../ is the organization itself)
-      unsafe = unsafe or string.format("params.%s is %q, which is not a slug or id: it would change "
-        .. "the endpoint the request reaches; refusing to send it", name, value)
-    end
-    return url.encode(value)
-  end)
+  end
   if unsafe then return nil, unsafe end
   if missing then
     local hint = ALIASES[missing] and string.format(" or set %s in sentry.new", ALIASES[missing]) or ""
     return nil, string.format("path needs {%s}: pass params = { %s = ... }%s", missing, missing, hint)
   end
-  return filled
+  parts[count + 1] = template:sub(from)
+  return table.concat(parts)
 end
 
 --- Fills `{name}` placeholders in a path template.
