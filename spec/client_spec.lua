@@ -60,6 +60,16 @@ describe("sentry client", function()
       assert.are.equal("application/json", seen.accept)
     end)
 
+    it("sends a caller's User-Agent and Accept-Encoding instead of its own, once", function()
+      local res = assert(client:get("/fake/echo/", { headers = { ["user-agent"] = "custom/1",
+        ["ACCEPT-ENCODING"] = "identity" } }))
+      local seen = res.body.headers
+      assert.are.equal("custom/1", seen["user-agent"])
+      assert.are.equal("identity", seen["accept-encoding"])
+      res = assert(client:get("/fake/echo/", { headers = { ["X-Other"] = "1" } }))
+      assert.are.equal("sentry-lua/" .. sentry.VERSION, res.body.headers["user-agent"])
+    end)
+
     it("decodes gzip-compressed responses (libcurl; cosockets ask for none)", function()
       local res = assert(client:get("/organizations/acme/projects/"))
       assert.are.equal(harness.transport() == "curl" and "gzip" or nil, res.headers["content-encoding"])

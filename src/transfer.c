@@ -175,6 +175,7 @@ void sentry_settings_release(sentry_settings *s) {
   wipe(s->proxy_password);
   free(s->authorization);
   free(s->user_agent);
+  curl_slist_free_all(s->proxy_headers);
   free(s->ca_file);
   free(s->proxy);
   free(s->proxy_username);
@@ -196,10 +197,41 @@ static CURLSH *new_share(void) {
   return share;
 }
 
+/* prefix + value, a new string (NULL when memory runs out). */
+static char *header_line(const char *prefix, const char *value, size_t value_len) {
+  size_t prefix_len = strlen(prefix);
+  char *line = malloc(prefix_len + value_len + 1);
+  if (line == NULL) return NULL;
+  memcpy(line, prefix, prefix_len);
+  memcpy(line + prefix_len, value, value_len);
+  line[prefix_len + value_len] = '\0';
+  return line;
+}
+
+/* The codings this libcurl decodes, as its CURLOPT_ACCEPT_ENCODING "" offers them. */
+static void describe_decoders(char *line, size_t size) {
+  const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+  const char *codings[3];
+  size_t count = 0, i;
+  if (info->features & CURL_VERSION_LIBZ) codings[count++] = "deflate, gzip";
+#ifdef CURL_VERSION_BROTLI
+  if (info->features & CURL_VERSION_BROTLI) codings[count++] = "br";
+#endif
+#ifdef CURL_VERSION_ZSTD
+  if (info->features & CURL_VERSION_ZSTD) codings[count++] = "zstd";
+#endif
+  line[0] = '\0';
+  if (count == 0) return;
+  snprintf(line, size, "Accept-Encoding: %s", codings[0]);
+  for (i = 1; i < count; i++) {
+    size_t used = strlen(line);
+    snprintf(line + used, size - used, ", %s", codings[i]);
+  }
+}
+
 /* The fields are validated before anything is allocated, so a raise leaks nothing. */
 sentry_settings *sentry_settings_new(lua_State *L, int index) {
-  static const char prefix[] = "Authorization: Bearer ";
-  size_t token_len = 0, user_agent_len = 0, line_len;
+  size_t token_len = 0, user_agent_len = 0;
   const char *token = opt_string(L, index, "token", &token_len);
   const char *user_agent = opt_string(L, index, "user_agent", &user_agent_len);
   const char *ca_file = opt_string(L, index, "ca_file", NULL);
@@ -229,21 +261,19 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   s->pid = (long)getpid();
   s->insecure = ok;
   s->connect_timeout_ms = sentry_timeout_ms(connect_timeout);
+  describe_decoders(s->accept_encoding, sizeof s->accept_encoding);
   s->max_body_bytes = max_body >= (double)SIZE_MAX ? SIZE_MAX : (size_t)max_body;
-  line_len = sizeof prefix - 1 + token_len;
-  s->authorization = malloc(line_len + 1);
+  s->authorization = header_line("Authorization: Bearer ", token, token_len);
   s->share = new_share();
   ok = s->authorization != NULL && s->share != NULL;
   if (ok) {
-    memcpy(s->authorization, prefix, sizeof prefix - 1);
-    memcpy(s->authorization + sizeof prefix - 1, token, token_len);
-    s->authorization[line_len] = '\0';
-    s->user_agent = copy_string(user_agent);
+    s->user_agent = user_agent ? header_line("User-Agent: ", user_agent, user_agent_len) : NULL;
+    s->proxy_headers = s->user_agent ? curl_slist_append(NULL, s->user_agent) : NULL;
     s->ca_file = copy_string(ca_file);
     s->proxy = copy_string(proxy);
     s->proxy_username = copy_string(proxy_username);
     s->proxy_password = copy_string(proxy_password);
-    ok = (!user_agent || s->user_agent) && (!ca_file || s->ca_file) && (!proxy || s->proxy) &&
+    ok = (!user_agent || (s->user_agent && s->proxy_headers)) && (!ca_file || s->ca_file) && (!proxy || s->proxy) &&
          (!proxy_username || s->proxy_username) && (!proxy_password || s->proxy_password);
   }
   if (!ok) {
@@ -304,7 +334,7 @@ static void new_easy(lua_State *L, sentry_transfer *t) {
 #else
   SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-  if (s->user_agent != NULL) SET(CURLOPT_USERAGENT, s->user_agent);
+  if (s->proxy_headers != NULL) SET(CURLOPT_PROXYHEADER, s->proxy_headers);
   if (s->ca_file != NULL) SET(CURLOPT_CAINFO, s->ca_file);
   if (s->proxy != NULL) SET(CURLOPT_PROXY, s->proxy);
   if (s->proxy_username != NULL) SET(CURLOPT_PROXYUSERNAME, s->proxy_username);
@@ -435,6 +465,19 @@ static void take_headers(lua_State *L, int headers, sentry_transfer *t) {
   }
 }
 
+/* Does one of the caller's lines (NUL-separated "Name: value" or "Name;")
+ * name the header `lower`? */
+static int caller_sends(const sentry_buffer *lines, const char *lower) {
+  size_t at = 0;
+  while (at < lines->len) {
+    const char *line = lines->data + at;
+    size_t len = strlen(line);
+    if (sentry_header_name_is(line, strcspn(line, ":;"), lower)) return 1;
+    at += len + 1;
+  }
+  return 0;
+}
+
 /* Builds the request's header list into the transfer, so an error midway
  * leaks nothing; the list of the previous request is kept when the caller's
  * lines are the same. */
@@ -456,6 +499,13 @@ static void build_request_headers(lua_State *L, sentry_transfer *t, int headers)
     const char *line = t->header_lines.data + at;
     append_header(L, t, line);
     at += strlen(line) + 1;
+  }
+  /* a caller's own line wins; CURLOPT_ACCEPT_ENCODING still has libcurl decode */
+  if (t->settings->user_agent && !caller_sends(&t->header_lines, "user-agent")) {
+    append_header(L, t, t->settings->user_agent);
+  }
+  if (t->settings->accept_encoding[0] && !caller_sends(&t->header_lines, "accept-encoding")) {
+    append_header(L, t, t->settings->accept_encoding);
   }
   swap = t->built_lines;
   t->built_lines = t->header_lines;

@@ -39,7 +39,13 @@ typedef struct {
   long pid;             /* the process the share belongs to (see sentry_forked) */
   CURLSH *share;        /* one connection cache, DNS cache and TLS sessions per client */
   char *authorization;  /* the bearer header line; wiped when freed */
-  char *user_agent, *ca_file, *proxy, *proxy_username, *proxy_password;
+  char *ca_file, *proxy, *proxy_username, *proxy_password;
+  /* "User-Agent: ..." and "Accept-Encoding: ..." (what this libcurl decodes;
+   * "" when nothing), sent as lines of our own: libcurl formats its own a
+   * byte at a time on every request (2k and 4k instructions). */
+  char *user_agent;
+  char accept_encoding[64];
+  struct curl_slist *proxy_headers; /* the User-Agent line, for CONNECT to a proxy */
   long connect_timeout_ms;
   int insecure;
   size_t max_body_bytes;

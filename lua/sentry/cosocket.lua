@@ -167,8 +167,11 @@ local function request_text(method, parts, headers, body, authorization, user_ag
   end
   local target = parts.path .. (parts.query and ("?" .. parts.query) or "")
   local lines = { method .. " " .. target .. " HTTP/1.1", "Host: " .. host, "Authorization: " .. authorization }
+  for name, value in pairs(headers or {}) do
+    lines[#lines + 1] = name .. ": " .. value
+    if name:lower() == "user-agent" then user_agent = nil end -- the caller's wins
+  end
   if user_agent then lines[#lines + 1] = "User-Agent: " .. user_agent end
-  for name, value in pairs(headers or {}) do lines[#lines + 1] = name .. ": " .. value end
   if body or method == "POST" or method == "PUT" or method == "PATCH" then
     lines[#lines + 1] = "Content-Length: " .. #(body or "")
   end
