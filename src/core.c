@@ -41,7 +41,7 @@ static int core_sleep(lua_State *L) {
 
 /* The process id: a client notices a fork by it (see sentry_forked). */
 static int core_getpid(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)getpid());
+  lua_pushinteger(L, (lua_Integer)sentry_pid());
   return 1;
 }
 
@@ -289,6 +289,7 @@ int luaopen_sentry_core(lua_State *L) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
       return luaL_error(L, "libcurl failed to initialise");
     }
+    sentry_processes_init();
     curl_ready = 1;
   }
   sentry_class_register(L, &policy_class);

@@ -129,7 +129,7 @@ static engine *check_engine_mode(lua_State *L, int socket_mode, const char *meth
 }
 
 static void new_multi(lua_State *L, engine *e) {
-  e->pid = (long)getpid();
+  e->pid = sentry_pid();
   e->multi = curl_multi_init();
   if (e->multi == NULL) {
     luaL_error(L, "libcurl could not create a multi handle");

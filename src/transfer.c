@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -82,7 +83,20 @@ static size_t on_header(char *data, size_t size, size_t count, void *userdata) {
 
 /* --- processes --- */
 
-int sentry_forked(long pid) { return pid != (long)getpid(); }
+/* The process id, kept up to date by a fork handler instead of asked of the
+ * kernel before every request (getpid is a system call). */
+static long current_pid;
+
+static void note_fork(void) { current_pid = (long)getpid(); }
+
+void sentry_processes_init(void) {
+  current_pid = (long)getpid();
+  pthread_atfork(NULL, NULL, note_fork); /* unregistered by the C library if the core is unloaded */
+}
+
+long sentry_pid(void) { return current_pid; }
+
+int sentry_forked(long pid) { return pid != current_pid; }
 
 /* Forgotten objects stay reachable from here, so leak checkers in the child
  * see them as kept, which they are. */
@@ -258,7 +272,7 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   s = calloc(1, sizeof *s);
   if (s == NULL) return NULL;
   s->refs = 1;
-  s->pid = (long)getpid();
+  s->pid = sentry_pid();
   s->insecure = ok;
   s->connect_timeout_ms = sentry_timeout_ms(connect_timeout);
   describe_decoders(s->accept_encoding, sizeof s->accept_encoding);
@@ -300,14 +314,14 @@ static void own_share(lua_State *L, sentry_settings *s) {
   if (share == NULL) luaL_error(L, "libcurl could not create a connection cache");
   sentry_forget(s->share);
   s->share = share;
-  s->pid = (long)getpid();
+  s->pid = sentry_pid();
 }
 
 /* Makes the easy handle with the client's settings. */
 static void new_easy(lua_State *L, sentry_transfer *t) {
   sentry_settings *s = t->settings;
   own_share(L, s);
-  t->pid = (long)getpid();
+  t->pid = sentry_pid();
   t->curl = curl_easy_init();
   if (t->curl == NULL) {
     luaL_error(L, "libcurl could not create a handle");

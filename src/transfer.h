@@ -74,6 +74,8 @@ typedef struct {
  * close_notify on the parent's socket). libcurl objects made by another
  * process are "forgotten" instead: kept, never used again, never cleaned up. */
 int sentry_forked(long pid);
+long sentry_pid(void);             /* this process's id */
+void sentry_processes_init(void);  /* once, before any of the above */
 void sentry_forget(void *libcurl_object);
 
 /* Reads the options table at `index` into new settings (raises on bad values). */
