@@ -79,10 +79,50 @@ describe("the admission rule", function()
     assert.are.equal("reserved", (admit(T - 0.4)))
   end)
 
-  it("keeps the last tenth of a window's margin for the next window", function()
+  it("sends at once at a window's edge, counted in that window and the next", function()
     store:learn(prefix, T - 0.5, T, 10, 9, nil, nil, true, false)
-    local action = admit(T - MARGIN / 2)
+    -- within the margin of the end, the server may count it in either window
+    assert.are.equal("send", (admit(T - MARGIN / 2)))
+    for _ = 1, 8 do assert.are.equal("send", (admit(T - 0.5))) end -- the window's 10 are used
+    -- the next window's first slot went to the request at the edge: this one gets the second
+    local action, wait = admit(T - 0.5)
     assert.are.equal("reserved", action)
+    assert.is_true(math.abs(wait - (0.5 + MARGIN + (1 - 2 * MARGIN) / 10)) < 1e-6, "waits " .. wait)
+  end)
+
+  it("at a window's edge, either side, sends when both windows have room, else waits", function()
+    local admission = require "sentry.admission"
+    -- the rule over a plain table, to set up counts no sequence of responses gives
+    local function decide(state, now)
+      local ops = {
+        get = function(_, name) return state[name] end,
+        set = function(_, name, value) state[name] = value end,
+        add = function(_, name, value)
+          if state[name] ~= nil then return false end
+          state[name] = value
+          return true
+        end,
+        incr = function(_, name, delta)
+          state[name] = (state[name] or 0) + delta
+          return state[name]
+        end,
+        delete = function(_, name) state[name] = nil end,
+      }
+      return admission.admit(ops, "", now or T - MARGIN / 2, MAX_WAIT, MARGIN)
+    end
+    local window, next_window = "n:" .. T, "n:" .. (T + 1)
+    local state = { ["end"] = T, limit = 2, span = 1, [window] = 1, [next_window] = 0 }
+    assert.are.equal("send", (decide(state)))
+    assert.are.same({ 2, 1 }, { state[window], state[next_window] })
+    state = { ["end"] = T, limit = 2, span = 1, [window] = 2, [next_window] = 0 } -- this window used up
+    assert.are.equal("reserved", (decide(state)))
+    state = { ["end"] = T, limit = 2, span = 1, [window] = 0, [next_window] = 2 } -- the next one booked
+    assert.are_not.equal("send", (decide(state)))
+    assert.are.same({ 0, 2 }, { state[window], state[next_window] }) -- the place taken here is given back
+    -- just past the end, before any response told the next window: the same, not a slot margin away
+    state = { ["end"] = T, limit = 40, [window] = 1, ["after:" .. T] = 7 }
+    assert.are.equal("send", (decide(state, T + MARGIN / 2)))
+    assert.are.same({ 2, 8 }, { state[window], state["after:" .. T] })
   end)
 
   it("treats an endpoint without limits, or with a Reset long past, as open", function()

@@ -96,8 +96,17 @@ function admission.admit(ops, prefix, now, max_wait, margin)
     if ops.add(prefix, "probe", 1, admission.PROBE_TTL) then return "send", 0, "probe" end
     return "ask_again", admission.POLL, "probe"
   end
-  if now < window_end - margin and take(ops, prefix, window_name(window_end), limit) then
-    return "send", 0, "window"
+  if now < window_end - margin then
+    if take(ops, prefix, window_name(window_end), limit) then return "send", 0, "window" end
+  elseif now < window_end + margin then
+    -- within margin of the window's end the server may count the request in
+    -- this window or the next: with a place in both it goes now (waiting for
+    -- a slot of the next window held it up to 2 × margin and more)
+    local next_name = span and window_name(window_end + span) or "after:" .. string.format("%d", window_end)
+    if take(ops, prefix, window_name(window_end), limit) then
+      if take(ops, prefix, next_name, limit) then return "send", 0, "window" end
+      ops.incr(prefix, window_name(window_end), -1, admission.TTL)
+    end
   end
   if not span then
     -- only the next window's start is known: book it; later ones wait for its end
