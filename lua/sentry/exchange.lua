@@ -82,9 +82,12 @@ local GO = { action = "go" }
 
 --- Whether to start the next attempt now: asks the budget's governor (see
 -- `sentry.governor`), once per attempt, then for a place in flight.
--- @treturn table `{ action = "go" }`, `{ action = "wait", wait = seconds }`
---   (then ask again) or `{ action = "fail", err = err }` (the wait exceeds
---   max_retry_wait or max_total_wait)
+-- @treturn table `{ action = "go" }`, `{ action = "wait", wait = seconds,
+--   recheck = ... }` (then ask again; a driver may ask sooner when a response
+--   comes: `recheck` is `"probe"` when waiting for the endpoint's first answer,
+--   `"one"` when a finished request may free the way for one waiter, nil when
+--   the wait holds a reserved slot and must be kept) or `{ action = "fail",
+--   err = err }` (the wait exceeds max_retry_wait or max_total_wait)
 function Exchange:pause()
   local context = self.context
   local governor, policy = context.governor, context.policy
@@ -98,7 +101,9 @@ function Exchange:pause()
         retry_after = wait, rate_limit = governor:last_rate_limit(self.key), attempts = self.attempts,
         detail = "the endpoint's rate-limit window is used up; " .. refused } }
     end
-    if decision.action == "ask_again" then return { action = "wait", wait = wait } end
+    if decision.action == "ask_again" then
+      return { action = "wait", wait = wait, recheck = decision.reason == "probe" and "probe" or "one" }
+    end
     self.admitted = true -- "send", or "reserved": the slot is ours after the wait
     if decision.action == "reserved" then
       local on_retry = context.hooks.on_retry
@@ -118,7 +123,7 @@ function Exchange:pause()
         detail = string.format("no place among the requests in flight came free in %.1f s; %s",
           self.place_waited, refused) } }
     end
-    return { action = "wait", wait = POLL }
+    return { action = "wait", wait = POLL, recheck = "one" }
   end
   self.admitted, self.entered, self.place_waited = false, true, 0
   return GO

@@ -59,7 +59,7 @@ local function try_start(self, entry, engine, now)
     self.on_done(entry.id, nil, pause.err)
     return "finished"
   elseif pause.action == "wait" then
-    entry.ready_at = now + pause.wait
+    entry.ready_at, entry.recheck = now + pause.wait, pause.recheck
   else
     exchange:start_on(engine, entry.id)
     self.running[entry.id] = entry
@@ -137,11 +137,27 @@ function Scheduler:abandon()
   self.waiting, self.in_flight = {}, 0
 end
 
+-- A response may have opened the way for waiters that poll: the endpoint's
+-- first answer for all of them (as many as may start), a freed place for one.
+-- They are asked again at the next start_ready instead of a poll later.
+local function wake_pollers(self)
+  local free, woke_one = self.concurrency - self.in_flight, false
+  for _, entry in ipairs(self.waiting) do
+    if free <= 0 then return end
+    local recheck = entry.recheck
+    if recheck == "probe" or (recheck == "one" and not woke_one) then
+      entry.ready_at, entry.recheck = 0, nil
+      free, woke_one = free - 1, woke_one or recheck == "one"
+    end
+  end
+end
+
 --- Takes one completion from the engine: `{ id, res }` or `{ id, message, code }`.
 function Scheduler:complete(completion)
   local id = completion.id
   local entry = stop_running(self, id)
   guarded(self, id, entry.exchange, settle, entry, completion)
+  wake_pollers(self)
 end
 
 return Scheduler
