@@ -50,3 +50,38 @@ describe("sentry.transport", function()
     carrier:close()
   end)
 end)
+
+describe("sentry.transport and the proxy environment (libcurl)", function()
+  local source_dir = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") or "."
+  local repo_root = io.popen("cd '" .. source_dir .. "/..' && pwd"):read("*l")
+
+  -- One GET in a child process whose environment is `variables`; its outcome.
+  local function get_in_child(variables)
+    local cpath = package.cpath:gsub("[^;]+", function(entry)
+      return entry:sub(1, 1) == "/" and entry or repo_root .. "/" .. entry:gsub("^%./", "")
+    end)
+    local script = string.format([[
+      local client = assert(require("sentry").new { token = %q, base_url = %q, config = false, timeout = 5,
+        max_retries = 0 })
+      local res, err = client:get("/organizations/acme/")
+      io.write(res and ("status " .. res.status) or ("error " .. err.kind))
+    ]], harness.tokens.user_full, harness.server().url)
+    local assignments = { "LUA_PATH='" .. repo_root .. "/lua/?.lua;" .. repo_root .. "/lua/?/init.lua;;'",
+      "LUA_CPATH='" .. cpath .. "'" }
+    for name, value in pairs(variables) do assignments[#assignments + 1] = name .. "='" .. value .. "'" end
+    local pipe = io.popen("env -i " .. table.concat(assignments, " ") .. " " .. harness.interpreter()
+      .. " -e \"" .. script:gsub('"', '\\"') .. "\" 2>&1")
+    local out = pipe:read("*a")
+    pipe:close()
+    return out
+  end
+
+  it("goes through a proxy the environment names when the client is made, or none", function()
+    if harness.transport() ~= "curl" then return pending("libcurl reads the proxy variables") end
+    local dead = "http://127.0.0.1:9" -- nothing listens there
+    assert.are.equal("status 200", get_in_child {})
+    assert.are.equal("error network", get_in_child { http_proxy = dead })
+    assert.are.equal("error network", get_in_child { ALL_PROXY = dead })
+    assert.are.equal("status 200", get_in_child { http_proxy = dead, no_proxy = "127.0.0.1" })
+  end)
+end)

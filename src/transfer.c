@@ -317,6 +317,17 @@ static void own_share(lua_State *L, sentry_settings *s) {
   s->pid = sentry_pid();
 }
 
+/* Does the environment name a proxy for libcurl (it reads these itself)? */
+static int proxy_in_environment(void) {
+  static const char *const names[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                      "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY"};
+  size_t i;
+  for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (getenv(names[i]) != NULL) return 1;
+  }
+  return 0;
+}
+
 /* Makes the easy handle with the client's settings. */
 static void new_easy(lua_State *L, sentry_transfer *t) {
   sentry_settings *s = t->settings;
@@ -350,7 +361,14 @@ static void new_easy(lua_State *L, sentry_transfer *t) {
 #endif
   if (s->proxy_headers != NULL) SET(CURLOPT_PROXYHEADER, s->proxy_headers);
   if (s->ca_file != NULL) SET(CURLOPT_CAINFO, s->ca_file);
-  if (s->proxy != NULL) SET(CURLOPT_PROXY, s->proxy);
+  if (s->proxy != NULL) {
+    SET(CURLOPT_PROXY, s->proxy);
+  } else if (!proxy_in_environment()) {
+    /* no proxy: said once, so libcurl does not look for one in the
+     * environment on every request */
+    SET(CURLOPT_PROXY, "");
+    SET(CURLOPT_NOPROXY, "");
+  }
   if (s->proxy_username != NULL) SET(CURLOPT_PROXYUSERNAME, s->proxy_username);
   if (s->proxy_password != NULL) SET(CURLOPT_PROXYPASSWORD, s->proxy_password);
   if (s->insecure) {
