@@ -70,6 +70,17 @@ describe("sentry client", function()
       assert.are.equal("sentry-lua/" .. sentry.VERSION, res.body.headers["user-agent"])
     end)
 
+    it("sends one User-Agent through a plain HTTP proxy, ours or the caller's", function()
+      if harness.transport() ~= "curl" then return pending("libcurl's proxy support") end
+      -- nginx takes the proxy's absolute-form request line as its own: the fake is the proxy too
+      local proxied = assert(harness.client { proxy = harness.server().url, user_agent = "my-tool/2.0" })
+      local res = assert(proxied:get("/fake/echo/"))
+      assert.are.equal("sentry-lua/" .. sentry.VERSION .. " my-tool/2.0", res.body.headers["user-agent"])
+      res = assert(proxied:get("/fake/echo/", { headers = { ["User-Agent"] = "caller/1" } }))
+      assert.are.equal("caller/1", res.body.headers["user-agent"])
+      proxied:close()
+    end)
+
     it("decodes gzip-compressed responses (libcurl; cosockets ask for none)", function()
       local res = assert(client:get("/organizations/acme/projects/"))
       assert.are.equal(harness.transport() == "curl" and "gzip" or nil, res.headers["content-encoding"])

@@ -189,7 +189,6 @@ void sentry_settings_release(sentry_settings *s) {
   wipe(s->proxy_password);
   free(s->authorization);
   free(s->user_agent);
-  curl_slist_free_all(s->proxy_headers);
   free(s->ca_file);
   free(s->proxy);
   free(s->proxy_username);
@@ -210,6 +209,8 @@ static CURLSH *new_share(void) {
   }
   return share;
 }
+
+#define USER_AGENT_PREFIX "User-Agent: "
 
 /* prefix + value, a new string (NULL when memory runs out). */
 static char *header_line(const char *prefix, const char *value, size_t value_len) {
@@ -281,13 +282,12 @@ sentry_settings *sentry_settings_new(lua_State *L, int index) {
   s->share = new_share();
   ok = s->authorization != NULL && s->share != NULL;
   if (ok) {
-    s->user_agent = user_agent ? header_line("User-Agent: ", user_agent, user_agent_len) : NULL;
-    s->proxy_headers = s->user_agent ? curl_slist_append(NULL, s->user_agent) : NULL;
+    s->user_agent = user_agent ? header_line(USER_AGENT_PREFIX, user_agent, user_agent_len) : NULL;
     s->ca_file = copy_string(ca_file);
     s->proxy = copy_string(proxy);
     s->proxy_username = copy_string(proxy_username);
     s->proxy_password = copy_string(proxy_password);
-    ok = (!user_agent || (s->user_agent && s->proxy_headers)) && (!ca_file || s->ca_file) && (!proxy || s->proxy) &&
+    ok = (!user_agent || s->user_agent) && (!ca_file || s->ca_file) && (!proxy || s->proxy) &&
          (!proxy_username || s->proxy_username) && (!proxy_password || s->proxy_password);
   }
   if (!ok) {
@@ -359,11 +359,13 @@ static void new_easy(lua_State *L, sentry_transfer *t) {
 #else
   SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-  if (s->proxy_headers != NULL) SET(CURLOPT_PROXYHEADER, s->proxy_headers);
   if (s->ca_file != NULL) SET(CURLOPT_CAINFO, s->ca_file);
-  if (s->proxy != NULL) {
-    SET(CURLOPT_PROXY, s->proxy);
-  } else if (!proxy_in_environment()) {
+  if (s->proxy != NULL || proxy_in_environment()) {
+    if (s->proxy != NULL) SET(CURLOPT_PROXY, s->proxy);
+    /* for a CONNECT to the proxy; the request itself carries our own line,
+     * and libcurl then adds no second one */
+    if (s->user_agent != NULL) SET(CURLOPT_USERAGENT, s->user_agent + strlen(USER_AGENT_PREFIX));
+  } else {
     /* no proxy: said once, so libcurl does not look for one in the
      * environment on every request */
     SET(CURLOPT_PROXY, "");

@@ -42,10 +42,10 @@ typedef struct {
   char *ca_file, *proxy, *proxy_username, *proxy_password;
   /* "User-Agent: ..." and "Accept-Encoding: ..." (what this libcurl decodes;
    * "" when nothing), sent as lines of our own: libcurl formats its own a
-   * byte at a time on every request (2k and 4k instructions). */
+   * byte at a time on every request (2k and 4k instructions). With a proxy,
+   * libcurl also gets the User-Agent for its CONNECT requests. */
   char *user_agent;
   char accept_encoding[64];
-  struct curl_slist *proxy_headers; /* the User-Agent line, for CONNECT to a proxy */
   long connect_timeout_ms;
   int insecure;
   size_t max_body_bytes;
