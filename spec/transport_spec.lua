@@ -69,7 +69,13 @@ describe("sentry.transport and the proxy environment (libcurl)", function()
     local assignments = { "LUA_PATH='" .. repo_root .. "/lua/?.lua;" .. repo_root .. "/lua/?/init.lua;;'",
       "LUA_CPATH='" .. cpath .. "'" }
     for name, value in pairs(variables) do assignments[#assignments + 1] = name .. "='" .. value .. "'" end
-    local pipe = io.popen("env -i " .. table.concat(assignments, " ") .. " " .. harness.interpreter()
+    -- the rest of the environment stays (a sanitizer's preload, for one)
+    local unset = {}
+    for _, name in ipairs { "http_proxy", "https_proxy", "all_proxy", "no_proxy" } do
+      unset[#unset + 1] = "-u " .. name .. " -u " .. name:upper()
+    end
+    local pipe = io.popen("env " .. table.concat(unset, " ") .. " " .. table.concat(assignments, " ") .. " "
+      .. harness.interpreter()
       .. " -e \"" .. script:gsub('"', '\\"') .. "\" 2>&1")
     local out = pipe:read("*a")
     pipe:close()
