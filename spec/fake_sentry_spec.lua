@@ -391,8 +391,12 @@ describe("fake Sentry server", function()
       local second = get("/api/0/organizations/", with_token(tokens.user_full))
       assert.equals("1000", second.headers["x-sentry-rate-limit-limit"])
       local remaining = tonumber(second.headers["x-sentry-rate-limit-remaining"])
-      assert.equals(tonumber(first.headers["x-sentry-rate-limit-remaining"]) - 1, remaining)
       local reset = tonumber(second.headers["x-sentry-rate-limit-reset"])
+      if tonumber(first.headers["x-sentry-rate-limit-reset"]) == reset then
+        assert.equals(tonumber(first.headers["x-sentry-rate-limit-remaining"]) - 1, remaining)
+      else -- the two fell into two 10 s windows: the second is the first of its window
+        assert.equals(999, remaining)
+      end
       assert.equals(0, reset % 10)
       assert.is_true(reset > os.time() - 1 and reset <= os.time() + 11)
       assert.equals("25", second.headers["x-sentry-rate-limit-concurrentlimit"])
