@@ -96,7 +96,8 @@ end
 local function settle(self, entry, completion)
   local outcome = entry.exchange:settle(completion.res, completion.message, completion.code)
   if outcome.action == "retry" then
-    entry.ready_at = core.now() + outcome.wait
+    -- a backoff or a server's wait: no response may cut it short
+    entry.ready_at, entry.recheck = core.now() + outcome.wait, nil
     self.waiting[#self.waiting + 1] = entry
   else
     self.on_done(entry.id, outcome.res, outcome.err)
