@@ -1,5 +1,6 @@
 #include "ratelimit.h"
 
+#include "headers.h"
 
 #include <math.h>
 #include <string.h>
@@ -125,17 +126,8 @@ static void observe_count(sentry_rate_limit *rl, unsigned bit, double *field, co
   }
 }
 
-/* name (len bytes, any case) is `lower`, which is len bytes long. */
-static int name_equals(const char *name, const char *lower, size_t len) {
-  size_t i;
-  for (i = 0; i < len; i++) {
-    char c = name[i];
-    if ((c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c) != lower[i]) return 0;
-  }
-  return 1;
-}
-
-#define NAME_IS(name, len, literal) ((len) == sizeof(literal) - 1 && name_equals(name, literal, len))
+/* The length first: most names are turned away without a comparison. */
+#define NAME_IS(name, len, literal) ((len) == sizeof(literal) - 1 && sentry_header_name_is(name, len, literal))
 #define RATE_LIMIT_PREFIX "x-sentry-rate-limit-"
 #define RATE_LIMIT_PREFIX_LEN (sizeof(RATE_LIMIT_PREFIX) - 1)
 
@@ -148,8 +140,8 @@ void sentry_rate_limit_observe(sentry_rate_limit *rl, const char *name, size_t n
   if (first == 'x') {
     const char *field = name + RATE_LIMIT_PREFIX_LEN;
     size_t field_len = name_len - RATE_LIMIT_PREFIX_LEN;
-    if (name_len <= RATE_LIMIT_PREFIX_LEN || name_len > RATE_LIMIT_PREFIX_LEN + sizeof("concurrentremaining") - 1 ||
-        !name_equals(name, RATE_LIMIT_PREFIX, RATE_LIMIT_PREFIX_LEN)) {
+    if (name_len <= RATE_LIMIT_PREFIX_LEN ||
+        !sentry_header_name_is(name, RATE_LIMIT_PREFIX_LEN, RATE_LIMIT_PREFIX)) {
       return;
     }
     if (NAME_IS(field, field_len, "limit")) {
